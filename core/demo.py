@@ -1,0 +1,75 @@
+"""Demo organisations, centres, partners and users (API.md, "Demo data"). For the demo only."""
+
+from __future__ import annotations
+
+from core.models import Centre, Membership, Organisation, Partner, Role, User
+
+DEMO_PASSWORD = "hembesok-demo"
+OREBRO = "Region Örebro län"
+LINKOPING = "Linköpings kommun"
+
+# Seed 004: child CNI above 2 in Örebro 2025 at Vivalla/Lundby, Varberga, Mikaeli and
+# Brickebacken; Adolfsberg and Tybble are below (their CNI comes with the fixed-compensation
+# work).
+OREBRO_CENTRES = [
+    ("Vivalla/Lundby", "SE2321000164-BVC01"),
+    ("Varberga", "SE2321000164-BVC02"),
+    ("Mikaeli", "SE2321000164-BVC03"),
+    ("Brickebacken", "SE2321000164-BVC04"),
+    ("Adolfsberg", "SE2321000164-BVC05"),
+    ("Tybble", "SE2321000164-BVC06"),
+]
+LINKOPING_CENTRES = [("Skäggetorp", "SE2120001231-BVC01")]
+
+USERS: list[tuple[str, str, str, str, str, str | None]] = [
+    # username, first name, last name, organisation, role, centre
+    ("nurse_vivalla", "Sara", "Lind", OREBRO, Role.NURSE, "Vivalla/Lundby"),
+    ("nurse_varberga", "Amina", "Yusuf", OREBRO, Role.NURSE, "Varberga"),
+    ("manager_vivalla", "Karin", "Berg", OREBRO, Role.CENTRE_MANAGER, "Vivalla/Lundby"),
+    ("manager_adolfsberg", "Per", "Holm", OREBRO, Role.CENTRE_MANAGER, "Adolfsberg"),
+    ("cbhv", "Eva", "Nilsson", OREBRO, Role.CBHV, None),
+    ("finance", "Johan", "Ek", OREBRO, Role.FINANCE, None),
+    ("logreviewer", "Lena", "Strand", OREBRO, Role.LOG_REVIEWER, None),
+    ("admin", "Ali", "Hassan", OREBRO, Role.ADMIN, None),
+    ("nurse_skaggetorp", "Maria", "Sjöberg", LINKOPING, Role.NURSE, "Skäggetorp"),
+]
+
+
+def seed() -> None:
+    orebro, _ = Organisation.objects.update_or_create(
+        name=OREBRO, defaults={"kind": Organisation.Kind.REGION}
+    )
+    linkoping, _ = Organisation.objects.update_or_create(
+        name=LINKOPING, defaults={"kind": Organisation.Kind.MUNICIPALITY}
+    )
+    orgs = {OREBRO: orebro, LINKOPING: linkoping}
+    for org, centre_rows in ((orebro, OREBRO_CENTRES), (linkoping, LINKOPING_CENTRES)):
+        for name, hsa_id in centre_rows:
+            Centre.objects.update_or_create(
+                organisation=org, name=name, defaults={"hsa_id": hsa_id, "active": True}
+            )
+    Partner.objects.update_or_create(
+        organisation=orebro, name="Folktandvården", defaults={"kind": Partner.Kind.DENTAL_CARE}
+    )
+    Partner.objects.update_or_create(
+        organisation=linkoping, name="Leanlink", defaults={"kind": Partner.Kind.MUNICIPAL_PROVIDER}
+    )
+
+    centres = {(c.organisation_id, c.name): c for c in Centre.objects.all()}
+    for username, first, last, org_name, role, centre_name in USERS:
+        org = orgs[org_name]
+        user, created = User.objects.update_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@example.org",
+                "is_active": True,
+                "is_staff": role == Role.ADMIN,
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        centre = centres[(org.id, centre_name)] if centre_name else None
+        Membership.objects.get_or_create(user=user, organisation=org, role=role, centre=centre)

@@ -1,0 +1,1 @@
+"""Models of the funding app; they arrive with their issue."""

@@ -1,0 +1,1 @@
+"""Models of the reporting app; they arrive with their issue."""

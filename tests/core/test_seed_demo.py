@@ -1,0 +1,66 @@
+import pytest
+from django.apps import apps
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from core.models import Centre, Membership, Organisation, Partner, Role, User
+
+pytestmark = pytest.mark.django_db
+
+DEMO_USERS = {
+    "nurse_vivalla": (Role.NURSE, "Vivalla/Lundby"),
+    "nurse_varberga": (Role.NURSE, "Varberga"),
+    "manager_vivalla": (Role.CENTRE_MANAGER, "Vivalla/Lundby"),
+    "manager_adolfsberg": (Role.CENTRE_MANAGER, "Adolfsberg"),
+    "cbhv": (Role.CBHV, None),
+    "finance": (Role.FINANCE, None),
+    "logreviewer": (Role.LOG_REVIEWER, None),
+    "admin": (Role.ADMIN, None),
+    "nurse_skaggetorp": (Role.NURSE, "Skäggetorp"),
+}
+
+
+def _snapshot() -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every project model (and users' password hashes), to compare two seeds."""
+    snapshot = {}
+    for config in apps.get_app_configs():
+        if config.name not in {"core", "visits", "funding", "reporting"}:
+            continue
+        for model in config.get_models():
+            fields = [f.attname for f in model._meta.concrete_fields if f.attname != "last_login"]
+            snapshot[model._meta.label] = sorted(model.objects.values_list(*fields), key=repr)
+    return snapshot
+
+
+def test_seed_demo_twice_gives_the_same_data():
+    call_command("seed_demo", verbosity=0, stdout=None)
+    first = _snapshot()
+    call_command("seed_demo", verbosity=0)
+    assert _snapshot() == first
+
+
+def test_seed_demo_creates_both_organisations_and_their_centres(demo):
+    orebro = Organisation.objects.get(name="Region Örebro län")
+    linkoping = Organisation.objects.get(name="Linköpings kommun")
+    assert orebro.kind == Organisation.Kind.REGION
+    assert linkoping.kind == Organisation.Kind.MUNICIPALITY
+    names = set(Centre.objects.filter(organisation=orebro).values_list("name", flat=True))
+    assert {"Vivalla/Lundby", "Varberga", "Mikaeli", "Brickebacken", "Adolfsberg"} <= names
+    assert len(names) >= 6
+    assert Centre.objects.get(name="Skäggetorp").organisation == linkoping
+    assert Partner.objects.get(name="Folktandvården").organisation == orebro
+    assert Partner.objects.get(name="Leanlink").organisation == linkoping
+
+
+@pytest.mark.parametrize(("username", "expected"), DEMO_USERS.items())
+def test_each_demo_user_logs_in_with_the_demo_password_and_has_its_role(demo, username, expected):
+    role, centre = expected
+    assert authenticate(username=username, password="hembesok-demo") is not None
+    membership = Membership.objects.select_related("centre").get(user__username=username)
+    assert membership.role == role
+    assert (membership.centre.name if membership.centre else None) == centre
+
+
+def test_only_the_demo_admin_reaches_the_django_admin(demo):
+    staff = set(User.objects.filter(is_staff=True).values_list("username", flat=True))
+    assert staff == {"admin"}

@@ -1,0 +1,1 @@
+"""Models of the visits app; they arrive with their issue."""
