@@ -28,7 +28,7 @@ class Role(models.TextChoices):
 
 
 # Roles that work at one centre; the others work across their organisation.
-CENTRE_ROLES = frozenset({Role.NURSE, Role.CENTRE_MANAGER})
+CENTRE_ROLES = (Role.NURSE, Role.CENTRE_MANAGER)
 
 
 def _scope_of(user: User | AnonymousUser) -> Scope:

@@ -98,7 +98,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'anställning',
                 'verbose_name_plural': 'anställningar',
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('centre__isnull', False), ('role__in', ['centre_manager', 'nurse'])), models.Q(models.Q(('role__in', ['centre_manager', 'nurse']), _negated=True), ('centre__isnull', True)), _connector='OR'), name='core_membership_centre_iff_centre_role', violation_error_message='Sjuksköterskor och vårdcentralschefer har en BVC; övriga roller har ingen.'), models.UniqueConstraint(fields=('user', 'organisation', 'role', 'centre'), name='core_membership_unique', nulls_distinct=False)],
+                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('centre__isnull', False), ('role__in', ['nurse', 'centre_manager'])), models.Q(models.Q(('role__in', ['nurse', 'centre_manager']), _negated=True), ('centre__isnull', True)), _connector='OR'), name='core_membership_centre_iff_centre_role', violation_error_message='Sjuksköterskor och vårdcentralschefer har en BVC; övriga roller har ingen.'), models.UniqueConstraint(fields=('user', 'organisation', 'role', 'centre'), name='core_membership_unique', nulls_distinct=False)],
             },
         ),
         migrations.AddConstraint(
