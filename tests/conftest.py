@@ -105,3 +105,22 @@ def api_client_for() -> Callable[..., Any]:
 def _fast_password_hashing(settings: Any) -> None:
     """A speed setting only: PBKDF2's million rounds per demo user dominate the suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _let_test_flushes_empty_the_access_log() -> Any:
+    """Tests with a real transaction end by TRUNCATE-ing every table; the access log's trigger
+    refuses that (as it should in production), so Django's test flush, and only it, runs with
+    that trigger ignored."""
+    import pgtrigger
+    from django.test.testcases import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self: TransactionTestCase) -> None:
+        with pgtrigger.ignore("visits.AccessLog:access_log_no_truncate"):
+            original(self)
+
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
