@@ -233,6 +233,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Synced into django-celery-beat's tables when beat starts; editable in the admin after that.
+CELERY_BEAT_SCHEDULE = {
+    "clear-expired-sessions": {
+        "task": "core.clear_expired_sessions",
+        "schedule": 24 * 60 * 60,
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -77,6 +77,20 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": TABLET, "locale": "sv-SE"}
 
 
+# --- Database ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """A test database per test process, so runs side by side on one server (several
+    developers' worktrees on the embedded PostgreSQL, an editor's test runner) do not collide.
+    pytest-django drops it at the end of the session."""
+    from django.conf import settings as django_settings
+
+    db = django_settings.DATABASES["default"]
+    test = db.setdefault("TEST", {})
+    if not test.get("NAME"):
+        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+
+
 # --- Data --------------------------------------------------------------------------------------
 @pytest.fixture
 def demo(db: None) -> None:
@@ -121,6 +135,6 @@ def _let_test_flushes_empty_the_access_log() -> Any:
         with pgtrigger.ignore("visits.AccessLog:access_log_no_truncate"):
             original(self)
 
-    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = teardown
     yield
-    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = original

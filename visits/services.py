@@ -36,6 +36,7 @@ from visits.models import (
     Participant,
     Programme,
     ProgrammeTemplate,
+    TemplateSlot,
     Visit,
     VisitPlace,
     VisitStatus,
@@ -518,3 +519,37 @@ def visit_update(
     for name, value in clean.__dict__.items():
         setattr(visit, name, value)
     return _save_visit(visit, user=user, adjustment=adjustment, action=AccessAction.UPDATE)
+
+
+# --- Reference data ---------------------------------------------------------------------------
+def template_new_version(*, template: ProgrammeTemplate) -> ProgrammeTemplate:
+    """Copy a template and its slots as the next version; the old one is superseded. Enrolments
+    keep the version they started with (a template in use is never edited in place)."""
+    with transaction.atomic():
+        locked = ProgrammeTemplate.objects.select_for_update().get(pk=template.pk)
+        if locked.superseded_by_id is not None:
+            raise Conflict(_("Mallen har redan en nyare version."))
+        new = ProgrammeTemplate.objects.create(
+            organisation_id=locked.organisation_id,
+            name=locked.name,
+            version=locked.version + 1,
+            description=locked.description,
+        )
+        TemplateSlot.objects.bulk_create(
+            [
+                TemplateSlot(
+                    template=new,
+                    key=s.key,
+                    label=s.label,
+                    kind=s.kind,
+                    place=s.place,
+                    target_age_days=s.target_age_days,
+                    earliest_age_days=s.earliest_age_days,
+                    latest_age_days=s.latest_age_days,
+                )
+                for s in locked.slots.all()
+            ]
+        )
+        locked.superseded_by = new
+        locked.save(update_fields=["superseded_by"])
+    return new
