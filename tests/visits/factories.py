@@ -98,8 +98,10 @@ class EnrolmentFactory(factory.django.DjangoModelFactory[Enrolment]):
     child = factory.SubFactory(ChildFactory)
     centre = factory.SelfAttribute("child.current_centre")
     template = factory.LazyAttribute(
-        lambda o: ProgrammeTemplate.objects.filter(organisation=o.child.organisation).first()
-        or ProgrammeTemplateFactory(organisation=o.child.organisation)
+        lambda o: (
+            ProgrammeTemplate.objects.filter(organisation=o.child.organisation).first()
+            or ProgrammeTemplateFactory(organisation=o.child.organisation)
+        )
     )
     offered_on = factory.LazyAttribute(lambda o: o.child.birth_date)
     accepted_on = factory.LazyAttribute(lambda o: o.child.birth_date)
