@@ -1,1 +1,300 @@
-"""Models of the funding app; they arrive with their issue."""
+"""Fixed compensation: child CNI, the yearly scheme, and applications with their decisions
+(DOMAIN.md 4.2; seed 004). Money (grants, the ledger, compensation) comes with its own issue."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pghistory
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from core.models import Centre, Organisation, Role, User
+from core.scoping import scope_of
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+
+class CniKind(models.TextChoices):
+    CHILD_CNI = "child_cni", _("Barn-CNI")
+    CNI = "cni", _("CNI")
+
+
+class CniValueQuerySet(models.QuerySet["CniValue"]):
+    def for_user(self, user: User | AnonymousUser) -> CniValueQuerySet:
+        return self.filter(centre__organisation_id__in=scope_of(user).organisation_ids())
+
+    def child_cni(self) -> CniValueQuerySet:
+        return self.filter(kind=CniKind.CHILD_CNI)
+
+    def current_for(self, centre_ids: list[uuid.UUID] | None = None) -> CniValueQuerySet:
+        """The latest child CNI of each centre (by reference date, then import time)."""
+        qs = self.child_cni()
+        if centre_ids is not None:
+            qs = qs.filter(centre_id__in=centre_ids)
+        return qs.order_by("centre_id", "-reference_date", "-created_at").distinct("centre_id")
+
+
+class CniValue(models.Model):
+    """A Care Need Index of a centre's listed population: a history, the latest one current."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    centre = models.ForeignKey(
+        Centre, on_delete=models.PROTECT, related_name="cni_values", verbose_name=_("BVC")
+    )
+    kind = models.CharField(_("typ"), max_length=10, choices=CniKind.choices)
+    value = models.DecimalField(_("värde"), max_digits=6, decimal_places=2)
+    source = models.CharField(_("källa"), max_length=100, help_text=_("Till exempel SCB."))
+    reference_date = models.DateField(_("referensdatum"))
+    scale = models.CharField(
+        _("skala"), max_length=100, default="Riksgenomsnitt 1,0", help_text=_("Vad 1,0 betyder.")
+    )
+    listed_children = models.PositiveIntegerField(_("listade barn 0–5 år"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CniValueQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["centre", "-reference_date", "-created_at"]
+        verbose_name = _("CNI-värde")
+        verbose_name_plural = _("CNI-värden")
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gte=0), name="funding_cni_not_negative"),
+            models.UniqueConstraint(
+                fields=["centre", "kind", "reference_date", "source"],
+                name="funding_cni_unique_per_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.centre} {self.get_kind_display()} {self.value} ({self.reference_date})"
+
+
+class Weighting(models.TextChoices):
+    CNI_X_LISTED = "cni_x_listed", _("Barn-CNI × listade barn 0–5 år")
+    CNI = "cni", _("Barn-CNI")
+
+
+class SchemeQuerySet(models.QuerySet["FixedCompensationScheme"]):
+    def in_force(self, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme | None:
+        """The scheme of `year`, or the latest earlier one carried forward."""
+        return (
+            self.filter(organisation_id=organisation_id, from_year__lte=year)
+            .order_by("-from_year")
+            .first()
+        )
+
+
+class FixedCompensationScheme(models.Model):
+    """An organisation's rules for fixed compensation from a year on (seed 004: child CNI
+    above 2; the pool distributed by child CNI)."""
+
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="fixed_schemes",
+        verbose_name=_("organisation"),
+    )
+    from_year = models.PositiveIntegerField(_("från år"))
+    threshold = models.DecimalField(
+        _("tröskel för barn-CNI"),
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("2.00"),
+        help_text=_("Bara BVC med barn-CNI över tröskeln kan ansöka."),
+    )
+    weighting = models.CharField(
+        _("fördelning av den fasta potten"),
+        max_length=20,
+        choices=Weighting.choices,
+        default=Weighting.CNI_X_LISTED,
+    )
+    updated_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SchemeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organisation", "-from_year"]
+        verbose_name = _("ordning för fast ersättning")
+        verbose_name_plural = _("ordningar för fast ersättning")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "from_year"], name="funding_scheme_unique_year"
+            ),
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="funding_scheme_threshold"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} från {self.from_year}"
+
+
+class ApplicationStatus(models.TextChoices):
+    DRAFT = "draft", _("Utkast")
+    SUBMITTED = "submitted", _("Inskickad")
+    CHANGES_REQUESTED = "changes_requested", _("Komplettering begärd")
+    APPROVED = "approved", _("Beviljad")
+    REJECTED = "rejected", _("Avslagen")
+    WITHDRAWN = "withdrawn", _("Återtagen")
+
+
+class Transport(models.TextChoices):
+    CAR = "car", _("Bil")
+    BICYCLE = "bicycle", _("Cykel")
+    PUBLIC_TRANSPORT = "public_transport", _("Kollektivtrafik")
+    WALKING = "walking", _("Till fots")
+    OTHER = "other", _("Annat")
+
+
+class ApplicationQuerySet(models.QuerySet["Application"]):
+    def for_user(self, user: User | AnonymousUser) -> ApplicationQuerySet:
+        """The centre's own applications for its nurses and manager; all of the organisation's
+        for CBHV, finance and admins (figures, no child data)."""
+        scope = scope_of(user)
+        return self.filter(
+            Q(centre_id__in=scope.centre_ids(Role.NURSE, Role.CENTRE_MANAGER))
+            | Q(
+                centre__organisation_id__in=scope.organisation_ids(
+                    Role.CBHV, Role.FINANCE, Role.ADMIN
+                )
+            )
+        )
+
+    def fixed_on(self, day: datetime.date) -> ApplicationQuerySet:
+        """Applications that give their centre fixed compensation on `day`: approved for the
+        day's year, effective on or before it, and not withdrawn on or before it (API.md)."""
+        return self.filter(
+            year=day.year,
+            approved=True,
+            effective_from__lte=day,
+        ).filter(Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=day))
+
+
+@pghistory.track()
+class Application(models.Model):
+    """A centre's application to CBHV for fixed compensation for a year, with its plan."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    centre = models.ForeignKey(
+        Centre, on_delete=models.PROTECT, related_name="applications", verbose_name=_("BVC")
+    )
+    year = models.PositiveIntegerField(_("år"))
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=ApplicationStatus.choices,
+        default=ApplicationStatus.DRAFT,
+    )
+    # The plan (seed 004).
+    nurse_hours_per_week = models.DecimalField(
+        _("sjukskötersketid (timmar per vecka)"), max_digits=5, decimal_places=1
+    )
+    social_services_contacted = models.BooleanField(_("kontakt tagen med socialtjänsten"))
+    social_services_contact = models.CharField(
+        _("kontakt hos socialtjänsten"),
+        max_length=200,
+        blank=True,
+        help_text=_("Familjestödjare eller kurator som har utrymme för hembesöken."),
+    )
+    planned_visits = models.PositiveIntegerField(_("planerade utökade hembesök"))
+    programme = models.CharField(
+        _("omfattning"),
+        max_length=10,
+        choices=[("full", _("Hela programmet")), ("partial", _("Delar av programmet"))],
+    )
+    planned_slots = models.JSONField(_("planerade besök"), default=list, blank=True)
+    target_families = models.TextField(_("familjer som ska erbjudas"))
+    start_date = models.DateField(_("planerad start"))
+    transport = models.CharField(_("transport"), max_length=20, choices=Transport.choices)
+
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Kept when an approved application is withdrawn: it had fixed compensation until then.
+    approved = models.BooleanField(default=False)
+    decision_comment = models.TextField(blank=True)
+    effective_from = models.DateField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # The local calendar day of withdrawn_at: fixed compensation ends the day before.
+    withdrawn_on = models.DateField(null=True, blank=True)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-year", "centre__name"]
+        verbose_name = _("ansökan om fast ersättning")
+        verbose_name_plural = _("ansökningar om fast ersättning")
+        constraints = [
+            models.UniqueConstraint(fields=["centre", "year"], name="funding_application_unique"),
+            models.CheckConstraint(
+                condition=~Q(approved=True)
+                | Q(effective_from__isnull=False, decided_at__isnull=False),
+                name="funding_application_approved_has_decision",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved=False)
+                | Q(status__in=[ApplicationStatus.APPROVED, ApplicationStatus.WITHDRAWN]),
+                name="funding_application_approved_state",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status=ApplicationStatus.WITHDRAWN) & Q(withdrawn_on__isnull=False))
+                | (~Q(status=ApplicationStatus.WITHDRAWN) & Q(withdrawn_on__isnull=True)),
+                name="funding_application_withdrawn_has_day",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ApplicationStatus.REJECTED) | ~Q(decision_comment=""),
+                name="funding_application_rejection_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["year", "status"], name="funding_app_year_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.centre} {self.year} ({self.get_status_display()})"
+
+
+class TransitionKind(models.TextChoices):
+    CREATED = "created", _("Utkast skapat")
+    UPDATED = "updated", _("Ändrad")
+    SUBMITTED = "submitted", _("Inskickad")
+    RESUBMITTED = "resubmitted", _("Inskickad på nytt")
+    CHANGES_REQUESTED = "changes_requested", _("Komplettering begärd")
+    APPROVED = "approved", _("Beviljad")
+    REJECTED = "rejected", _("Avslagen")
+    WITHDRAWN = "withdrawn", _("Återtagen")
+
+
+class ApplicationTransition(models.Model):
+    """Each transition, with who, when and why: the application's history."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.PROTECT, related_name="transitions"
+    )
+    kind = models.CharField(max_length=20, choices=TransitionKind.choices)
+    by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("händelse")
+        verbose_name_plural = _("händelser")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d} {self.get_kind_display()}"

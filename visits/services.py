@@ -518,7 +518,13 @@ def visit_update(
     clean = _clean_visit(visit.enrolment, merged)
     for name, value in clean.__dict__.items():
         setattr(visit, name, value)
-    return _save_visit(visit, user=user, adjustment=adjustment, action=AccessAction.UPDATE)
+    try:
+        return _save_visit(visit, user=user, adjustment=adjustment, action=AccessAction.UPDATE)
+    except Exception:
+        # Refused (a conflict, a hook): the caller's object shows what is stored, not the
+        # change that was not saved.
+        visit.refresh_from_db()
+        raise
 
 
 # --- Reference data ---------------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""Demo CNI values, fixed-compensation schemes and applications (API.md, "Demo data").
+
+Seed 004 names the four Örebro centres with child CNI above 2 (Vivalla/Lundby, Varberga,
+Mikaeli, Brickebacken); the values themselves and the listed children are demo figures.
+For the current year: Vivalla/Lundby approved, Varberga submitted and waiting, Mikaeli a draft.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from core.demo import DEMO_PASSWORD, LINKOPING, OREBRO
+from core.models import Centre, Membership, Organisation, Role, User
+from funding.models import (
+    Application,
+    ApplicationStatus,
+    ApplicationTransition,
+    CniKind,
+    CniValue,
+    FixedCompensationScheme,
+    TransitionKind,
+    Weighting,
+)
+
+CNI_REFERENCE = datetime.date(2025, 12, 31)
+CHILD_CNI = {
+    # centre: (child CNI, listed children aged 0–5)
+    "Vivalla/Lundby": ("2.87", 612),
+    "Varberga": ("2.41", 455),
+    "Mikaeli": ("2.18", 389),
+    "Brickebacken": ("2.64", 341),
+    "Adolfsberg": ("0.58", 402),
+    "Tybble": ("1.46", 298),
+    "Skäggetorp": ("3.05", 520),
+}
+
+
+def _user(username: str, first: str, last: str, centre: Centre, role: str) -> User:
+    user, created = User.objects.get_or_create(
+        username=username,
+        defaults={"first_name": first, "last_name": last, "email": f"{username}@example.org"},
+    )
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    Membership.objects.get_or_create(
+        user=user, organisation_id=centre.organisation_id, role=role, centre=centre
+    )
+    return user
+
+
+def _application(
+    centre: Centre,
+    year: int,
+    by: User,
+    status: str,
+    *,
+    cbhv: User,
+    start: datetime.date,
+    submitted: datetime.datetime | None = None,
+    decided: datetime.datetime | None = None,
+) -> None:
+    if Application.objects.filter(centre=centre, year=year).exists():
+        return
+    application = Application.objects.create(
+        centre=centre,
+        year=year,
+        status=status,
+        nurse_hours_per_week=Decimal("8.0"),
+        social_services_contacted=True,
+        social_services_contact=f"Familjestödjare, socialtjänsten {centre.name}",
+        planned_visits=140,
+        programme="full",
+        target_families="Förstagångsföräldrar och familjer med sitt första barn i Sverige.",
+        start_date=start,
+        transport="car",
+        created_by=by,
+        submitted_by=by if submitted else None,
+        submitted_at=submitted,
+        decided_by=cbhv if decided else None,
+        decided_at=decided,
+        approved=status == ApplicationStatus.APPROVED,
+        effective_from=start if status == ApplicationStatus.APPROVED else None,
+        decision_comment="Planen är genomarbetad." if decided else "",
+    )
+    steps: list[tuple[str, User, str]] = [(TransitionKind.CREATED, by, "")]
+    if submitted:
+        steps.append((TransitionKind.SUBMITTED, by, ""))
+    if decided:
+        steps.append((TransitionKind.APPROVED, cbhv, "Planen är genomarbetad."))
+    ApplicationTransition.objects.bulk_create(
+        [
+            ApplicationTransition(application=application, kind=k, by=u, comment=c)
+            for k, u, c in steps
+        ]
+    )
+
+
+def seed() -> None:
+    orebro = Organisation.objects.get(name=OREBRO)
+    linkoping = Organisation.objects.get(name=LINKOPING)
+    centres = {c.name: c for c in Centre.objects.filter(organisation__in=[orebro, linkoping])}
+    for name, (value, listed) in CHILD_CNI.items():
+        CniValue.objects.get_or_create(
+            centre=centres[name],
+            kind=CniKind.CHILD_CNI,
+            reference_date=CNI_REFERENCE,
+            source="SCB",
+            defaults={"value": Decimal(value), "listed_children": listed},
+        )
+    for org, from_year in ((orebro, 2025), (linkoping, 2021)):
+        FixedCompensationScheme.objects.get_or_create(
+            organisation=org,
+            from_year=from_year,
+            defaults={"threshold": Decimal("2.00"), "weighting": Weighting.CNI_X_LISTED},
+        )
+
+    year = timezone.localdate().year
+    cbhv = User.objects.get(username="cbhv")
+    tz = timezone.get_current_timezone()
+    now = timezone.now()
+    # Early in January the demo's dates would lie ahead: never later than now.
+    jan = min(datetime.datetime(year, 1, 15, 10, 0, tzinfo=tz), now - datetime.timedelta(days=11))
+    _application(
+        centres["Vivalla/Lundby"],
+        year,
+        User.objects.get(username="manager_vivalla"),
+        ApplicationStatus.APPROVED,
+        cbhv=cbhv,
+        start=datetime.date(year, 2, 1),
+        submitted=jan,
+        decided=jan + datetime.timedelta(days=10),
+    )
+    _application(
+        centres["Varberga"],
+        year,
+        User.objects.get(username="nurse_varberga"),
+        ApplicationStatus.SUBMITTED,
+        cbhv=cbhv,
+        start=datetime.date(year, 9, 1),
+        submitted=min(jan + datetime.timedelta(days=200), now),
+    )
+    mikaeli = _user("manager_mikaeli", "Nora", "Ek", centres["Mikaeli"], Role.CENTRE_MANAGER)
+    _application(
+        centres["Mikaeli"],
+        year,
+        mikaeli,
+        ApplicationStatus.DRAFT,
+        cbhv=cbhv,
+        start=datetime.date(year, 12, 1),
+    )
