@@ -183,6 +183,13 @@ def is_own_application(user: User, application: Application) -> bool:
     the one who drafted or submitted it."""
     if user.pk in (application.created_by_id, application.submitted_by_id):
         return True
+    # A resubmission overwrites submitted_by: every earlier drafter and submitter counts too.
+    if ApplicationTransition.objects.filter(
+        application_id=application.pk,
+        by_id=user.pk,
+        kind__in=[TransitionKind.CREATED, TransitionKind.SUBMITTED, TransitionKind.RESUBMITTED],
+    ).exists():
+        return True
     return Membership.objects.filter(user=user, centre_id=application.centre_id).exists()
 
 
@@ -193,7 +200,16 @@ def _require_decider(user: User, application: Application) -> None:
         raise PermissionDenied(_("Ingen beslutar om en ansökan från sin egen BVC."))
 
 
+def _require_centre_staff(user: User, centre: Centre) -> None:
+    if not (
+        user.scope.has_role_at(Role.NURSE, centre_id=centre.pk)
+        or user.scope.has_role_at(Role.CENTRE_MANAGER, centre_id=centre.pk)
+    ):
+        raise PermissionDenied(_("Bara BVC:ns sjuksköterskor och chef ansöker för BVC:n."))
+
+
 def application_create(*, user: User, centre: Centre, year: int, plan: Plan) -> Application:
+    _require_centre_staff(user, centre)
     if year < timezone.localdate().year:
         raise ValidationError({"year": [_("Ansök för innevarande eller ett senare år.")]})
     plan = _clean_plan(plan, year)
@@ -209,6 +225,7 @@ def application_create(*, user: User, centre: Centre, year: int, plan: Plan) -> 
 
 def application_update(*, user: User, application: Application, plan: Plan) -> Application:
     plan = _clean_plan(plan, application.year)
+    _require_centre_staff(user, application.centre)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
         _require_state(locked, S.DRAFT, S.CHANGES_REQUESTED)
@@ -220,6 +237,7 @@ def application_update(*, user: User, application: Application, plan: Plan) -> A
 
 
 def application_submit(*, user: User, application: Application) -> Application:
+    _require_centre_staff(user, application.centre)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
         _require_state(locked, S.DRAFT, S.CHANGES_REQUESTED)
@@ -245,6 +263,7 @@ def application_request_changes(
         raise ValidationError({"comment": [_("Skriv vad som ska kompletteras.")]})
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
+        _require_decider(user, locked)  # the stored row: who submitted it is current
         _require_state(locked, S.SUBMITTED)
         locked.status = S.CHANGES_REQUESTED
         locked.save(update_fields=["status"])
@@ -263,10 +282,13 @@ def application_approve(
     _require_decider(user, application)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
+        _require_decider(user, locked)  # the stored row: who submitted it is current
         _require_state(locked, S.SUBMITTED)
         now = timezone.now()
         # Default: the later of the decision date and the plan's start date (DOMAIN.md 4.1).
-        start = effective_from or max(timezone.localdate(now), locked.start_date)
+        start = effective_from or max(
+            timezone.localdate(now), locked.start_date, datetime.date(locked.year, 1, 1)
+        )
         if start.year != locked.year:
             raise ValidationError(
                 {"effective_from": [_("Datumet ska ligga i ansökningsåret %s.") % locked.year]}
@@ -298,6 +320,7 @@ def application_reject(*, user: User, application: Application, reason: str) -> 
         raise ValidationError({"reason": [_("Ange skälet till avslaget.")]})
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
+        _require_decider(user, locked)  # the stored row: who submitted it is current
         _require_state(locked, S.SUBMITTED)
         locked.status = S.REJECTED
         locked.decided_by = user
@@ -312,6 +335,7 @@ def application_reject(*, user: User, application: Application, reason: str) -> 
 def application_withdraw(*, user: User, application: Application) -> Application:
     """The centre withdraws (from any state but rejected). An approved application keeps its
     decision; the centre has fixed compensation up to the day before the withdrawal."""
+    _require_centre_staff(user, application.centre)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
         _require_state(locked, S.DRAFT, S.SUBMITTED, S.CHANGES_REQUESTED, S.APPROVED)
