@@ -142,6 +142,7 @@ class ApplicationMachine(RuleBasedStateMachine):
                 if was == S.CHANGES_REQUESTED
                 else TransitionKind.SUBMITTED
             )
+            assert last is not None
             assert (last.kind, last.by) == (expected, self.centre_staff[who])
 
     @rule(who=st.integers(0, 1), visits=st.integers(1, 500))
