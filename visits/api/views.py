@@ -1,0 +1,603 @@
+"""The visits part of API v1: reference data, children, enrolments, the worklist, visits and
+the access log (API.md).
+
+Every view answers in API.md's order: 401 (DRF's authentication), 403 (the role may never do
+this: `visits.api.permissions`), 404 (the path object through `Model.objects.for_user()`), 400
+(the input, including ids in the body outside the caller's scope), 409 (the services'
+`Conflict`). The rules themselves are in `visits.services`; the views resolve ids, call one
+service and write the access log for what they show (the services log their own writes).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import django_filters
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, mixins, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.models import Centre, Membership, Role, User
+from core.scoping import scope_of
+from visits import services
+from visits.access_log import log_children
+from visits.api.permissions import NurseWrites, ReviewsAccessLog, SeesChildren
+from visits.api.serializers import (
+    AccessLogEntrySerializer,
+    AccessLogQuerySerializer,
+    ChildCreatedSerializer,
+    ChildCreateSerializer,
+    ChildListItemSerializer,
+    ChildSerializer,
+    ChildUpdateSerializer,
+    EnrolmentCreateSerializer,
+    EnrolmentEndSerializer,
+    EnrolmentListItemSerializer,
+    EnrolmentSerializer,
+    EnrolmentUpdateSerializer,
+    KvaCodeSerializer,
+    ProgrammeTemplateSerializer,
+    VisitCreateSerializer,
+    VisitSerializer,
+    VisitUpdateSerializer,
+    WorklistRowSerializer,
+)
+from visits.filters import VisitFilter, WorklistFilter
+from visits.models import (
+    CHILD_ROLES,
+    AccessAction,
+    AccessLog,
+    Child,
+    Enrolment,
+    KvaCode,
+    ProgrammeTemplate,
+    Visit,
+)
+from visits.selectors import visits_with_late, with_schedule, worklist
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, except that a typed parameter sent empty (`?date_to=`) is a 400 rather
+    than no filter: the schema says it is a date, a UUID or one of an enum."""
+
+    def get_filterset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            empty = {
+                name: ["Ange ett värde eller utelämna parametern."]
+                for name, filter_ in filterset.filters.items()
+                if not isinstance(filter_, django_filters.CharFilter)
+                and request.query_params.get(name) == ""
+            }
+            if empty:
+                raise ValidationError(empty)
+        return filterset
+
+
+def _user(request: Request) -> User:
+    # Every view here requires an authenticated user (IsAuthenticated runs first).
+    return cast(User, request.user)
+
+
+def _messages(detail: Any, prefix: str = "") -> list[str]:
+    if isinstance(detail, dict):
+        return [
+            message
+            for key, value in detail.items()
+            for message in _messages(
+                value, f"{key}: " if isinstance(key, str) and key != "non_field_errors" else ""
+            )
+        ]
+    if isinstance(detail, list):
+        return [message for value in detail for message in _messages(value, prefix)]
+    return [f"{prefix}{detail}"]
+
+
+def _field_errors(errors: Any) -> dict[str, list[str]]:
+    """DRF's errors, flattened to API.md's shape `{"field": ["message", ...]}`: nested
+    serializers (`interpreter`) and list items (`kva_codes`) answer on the field itself."""
+    if isinstance(errors, dict):
+        return {str(field): _messages(value) for field, value in errors.items()}
+    return {"non_field_errors": _messages(errors)}
+
+
+def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ValidationError(_field_errors(serializer.errors))
+    return dict(serializer.validated_data)
+
+
+def _log_read(user: User, entries: Sequence[tuple[Child, uuid.UUID | None]], what: str) -> None:
+    log_children(user=user, action=AccessAction.READ, entries=entries, what=what)
+
+
+class _ChildDataList(mixins.ListModelMixin, generics.GenericAPIView[Any]):
+    # A list that shows children's data: every child on the page is logged as read, in one
+    # insert per page (Patientdatalagen; DOMAIN.md 7).
+
+    log_what = ""
+
+    def log_entries(self, rows: list[Any]) -> list[tuple[Child, uuid.UUID | None]]:
+        raise NotImplementedError
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = list(page or [])
+        _log_read(_user(request), self.log_entries(rows), self.log_what)
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+
+
+DUPLICATE_CHILD = OpenApiResponse(
+    inline_serializer(
+        "ChildConflict",
+        {
+            "detail": serializers.CharField(),
+            "id": serializers.UUIDField(
+                required=False, help_text="The child already registered in the organisation."
+            ),
+        },
+    ),
+    description="Already registered in that organisation.",
+)
+
+
+# --- Reference data ---------------------------------------------------------------------------
+class KvaCodeList(generics.ListAPIView[KvaCode]):
+    """KVÅ codes with their periods of validity (any authenticated user)."""
+
+    serializer_class = KvaCodeSerializer
+    cursor_ordering = ("code", "valid_from")
+    queryset = KvaCode.objects.all()
+
+
+class ProgrammeTemplateList(generics.ListAPIView[ProgrammeTemplate]):
+    """The current version of each programme template of the caller's organisations."""
+
+    serializer_class = ProgrammeTemplateSerializer
+    cursor_ordering = ("name", "id")
+    queryset = ProgrammeTemplate.objects.none()
+
+    def get_queryset(self) -> QuerySet[ProgrammeTemplate]:
+        return (
+            ProgrammeTemplate.objects.for_user(self.request.user)
+            .current()
+            .prefetch_related("slots")
+        )
+
+
+# --- Children ---------------------------------------------------------------------------------
+def _registration_centre(user: User, centre_id: uuid.UUID | None) -> Centre:
+    """The centre a child is registered at: the one given, among the caller's own, or the
+    caller's only centre."""
+    mine = scope_of(user).centre_ids(*CHILD_ROLES)
+    if centre_id is None:
+        if len(mine) != 1:
+            raise ValidationError({"centre": ["Ange BVC: du arbetar vid flera."]})
+        (centre_id,) = mine
+    elif centre_id not in mine:
+        raise ValidationError({"centre": ["BVC:n finns inte bland dina."]})
+    return Centre.objects.select_related("organisation").get(pk=centre_id)
+
+
+class ChildListCreate(_ChildDataList):
+    """Children of the caller's centres (nurses and centre managers). Each child shown is
+    logged as read."""
+
+    permission_classes = [IsAuthenticated, SeesChildren]
+    serializer_class = ChildListItemSerializer
+    cursor_ordering = ("-created_at", "-id")
+    queryset = Child.objects.none()
+    log_what = "child list"
+
+    def get_queryset(self) -> QuerySet[Child]:
+        return Child.objects.for_user(self.request.user)
+
+    def log_entries(self, rows: list[Child]) -> list[tuple[Child, uuid.UUID | None]]:
+        return [(child, child.current_centre_id) for child in rows]
+
+    @extend_schema(
+        summary="Children of the caller's centres (masked identities)",
+        responses=ChildListItemSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return self.list(request)
+
+    @extend_schema(
+        summary="Register a child",
+        request=ChildCreateSerializer,
+        responses={201: ChildCreatedSerializer, 409: DUPLICATE_CHILD},
+    )
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        data = _validated(ChildCreateSerializer, request.data)
+        centre = _registration_centre(user, data.get("centre"))
+        child = services.child_register(
+            user=user,
+            centre=centre,
+            identity_type=data["identity_type"],
+            identity=data["identity"],
+            birth_date=data.get("birth_date"),
+            given_name=data.get("given_name", ""),
+            family_name=data.get("family_name", ""),
+        )
+        return Response(ChildCreatedSerializer(child).data, status=status.HTTP_201_CREATED)
+
+
+class ChildDetail(generics.GenericAPIView[Child]):
+    """A child of the caller's centres; each read is logged."""
+
+    permission_classes = [IsAuthenticated, SeesChildren]
+    serializer_class = ChildSerializer
+    queryset = Child.objects.none()
+
+    def _child(self) -> Child:
+        return get_object_or_404(Child.objects.for_user(self.request.user), pk=self.kwargs["pk"])
+
+    @extend_schema(summary="A child (the whole identity only for its centre's nurses)")
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        user = _user(request)
+        child = self._child()
+        full = scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id)
+        _log_read(user, [(child, child.current_centre_id)], "child")
+        return Response(ChildSerializer(child, context={"full": full}).data)
+
+    @extend_schema(
+        summary="Change a child's names or protected identity (its centre's nurses)",
+        request=ChildUpdateSerializer,
+        responses=ChildSerializer,
+    )
+    def patch(self, request: Request, pk: uuid.UUID) -> Response:
+        user = _user(request)
+        child = self._child()
+        if not scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id):
+            raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar barnets uppgifter.")
+        data = _validated(ChildUpdateSerializer, request.data)
+        # child_update() logs the change when there is one; an answer without a change is a read.
+        changes = any(getattr(child, name) != value for name, value in data.items())
+        services.child_update(user=user, child=child, **data)
+        if not changes:
+            _log_read(user, [(child, child.current_centre_id)], "child")
+        return Response(ChildSerializer(child, context={"full": True}).data)
+
+
+# --- Enrolments -------------------------------------------------------------------------------
+ENROLMENT_FIELDS = (
+    "accepted_on",
+    "declined_on",
+    "programme",
+    "planned_slots",
+    "language",
+    "interpreter_needed",
+)
+
+
+def _enrolment_response(enrolment: Enrolment, *, status_code: int = 200) -> Response:
+    context = {"today": timezone.localdate()}
+    return Response(EnrolmentSerializer(enrolment, context=context).data, status=status_code)
+
+
+class EnrolmentListCreate(_ChildDataList):
+    """Enrolments made at the caller's centres (history stays with the centre that made it).
+    Each child shown is logged as read."""
+
+    permission_classes = [IsAuthenticated, SeesChildren]
+    serializer_class = EnrolmentListItemSerializer
+    cursor_ordering = ("-created_at", "-id")
+    queryset = Enrolment.objects.none()
+    log_what = "enrolment list"
+
+    def get_queryset(self) -> QuerySet[Enrolment]:
+        return Enrolment.objects.for_user(self.request.user).select_related("child")
+
+    def log_entries(self, rows: list[Enrolment]) -> list[tuple[Child, uuid.UUID | None]]:
+        return [(enrolment.child, enrolment.centre_id) for enrolment in rows]
+
+    @extend_schema(
+        summary="Enrolments made at the caller's centres",
+        responses=EnrolmentListItemSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return self.list(request)
+
+    @extend_schema(
+        summary="Enrol a child in a programme",
+        request=EnrolmentCreateSerializer,
+        responses={201: EnrolmentSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        data = _validated(EnrolmentCreateSerializer, request.data)
+        child = Child.objects.for_user(user).filter(pk=data.pop("child")).first()
+        centre = (
+            Centre.objects.filter(pk__in=scope_of(user).centre_ids(*CHILD_ROLES))
+            .filter(pk=data.pop("centre"))
+            .first()
+        )
+        template = ProgrammeTemplate.objects.for_user(user).filter(pk=data.pop("template")).first()
+        errors = {}
+        if child is None:
+            errors["child"] = ["Barnet finns inte vid dina BVC:er."]
+        if centre is None:
+            errors["centre"] = ["BVC:n finns inte bland dina."]
+        if template is None:
+            errors["template"] = ["Programmallen finns inte i din organisation."]
+        if errors:
+            raise ValidationError(errors)
+        assert child is not None and centre is not None and template is not None
+        enrolment = services.enrolment_create(
+            user=user, child=child, centre=centre, template=template, **data
+        )
+        return _enrolment_response(enrolment, status_code=status.HTTP_201_CREATED)
+
+
+class EnrolmentDetail(generics.GenericAPIView[Enrolment]):
+    """An enrolment made at one of the caller's centres; each read is logged."""
+
+    permission_classes = [IsAuthenticated, SeesChildren]
+    serializer_class = EnrolmentSerializer
+    queryset = Enrolment.objects.none()
+
+    def _enrolment(self) -> Enrolment:
+        return get_object_or_404(
+            with_schedule(Enrolment.objects.for_user(self.request.user)), pk=self.kwargs["pk"]
+        )
+
+    @extend_schema(summary="An enrolment with its schedule")
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        enrolment = self._enrolment()
+        _log_read(_user(request), [(enrolment.child, enrolment.centre_id)], "enrolment")
+        return _enrolment_response(enrolment)
+
+    @extend_schema(
+        summary="Change an enrolment (acceptance, programme, language)",
+        request=EnrolmentUpdateSerializer,
+        responses=EnrolmentSerializer,
+    )
+    def patch(self, request: Request, pk: uuid.UUID) -> Response:
+        user = _user(request)
+        enrolment = self._enrolment()
+        data = _validated(EnrolmentUpdateSerializer, request.data)
+        before = [getattr(enrolment, name) for name in ENROLMENT_FIELDS]
+        services.enrolment_update(user=user, enrolment=enrolment, **data)
+        # enrolment_update() logs a change; an answer without one is a read.
+        if [getattr(enrolment, name) for name in ENROLMENT_FIELDS] == before:
+            _log_read(user, [(enrolment.child, enrolment.centre_id)], "enrolment")
+        return _enrolment_response(enrolment)
+
+
+class EnrolmentEnd(generics.GenericAPIView[Enrolment]):
+    """Ending an enrolment; `moved` with `moved_to` makes that centre the child's own."""
+
+    permission_classes = [IsAuthenticated, SeesChildren]
+    serializer_class = EnrolmentSerializer
+    queryset = Enrolment.objects.none()
+
+    @extend_schema(
+        summary="End an enrolment; `moved` with `moved_to` moves the child to that centre",
+        request=EnrolmentEndSerializer,
+        responses=EnrolmentSerializer,
+    )
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        user = _user(request)
+        enrolment = get_object_or_404(
+            with_schedule(Enrolment.objects.for_user(user)), pk=self.kwargs["pk"]
+        )
+        data = _validated(EnrolmentEndSerializer, request.data)
+        moved_to = None
+        if data.get("moved_to") is not None:
+            # Any active centre of the caller's organisations: the family moves away from hers.
+            moved_to = Centre.objects.for_user(user).active().filter(pk=data["moved_to"]).first()
+            if moved_to is None:
+                raise ValidationError({"moved_to": ["BVC:n finns inte i din organisation."]})
+        services.enrolment_end(
+            user=user,
+            enrolment=enrolment,
+            ended_on=data["ended_on"],
+            reason=data["reason"],
+            moved_to=moved_to,
+        )
+        return _enrolment_response(enrolment)
+
+
+# --- Worklist ---------------------------------------------------------------------------------
+class Worklist(_ChildDataList):
+    """Slots due or overdue at the caller's centres, oldest first (by `due_from`, then
+    `due_to`). Each child shown is logged as read."""
+
+    # One query in the database, ordered and paginated there (visits.selectors.worklist).
+
+    permission_classes = [IsAuthenticated, SeesChildren]
+    serializer_class = WorklistRowSerializer
+    filter_backends = [FilterBackend]
+    filterset_class = WorklistFilter
+    cursor_ordering = ("due_from", "due_to", "id", "slot_target")
+    queryset = Enrolment.objects.none()
+    log_what = "worklist"
+
+    def get_queryset(self) -> QuerySet[Enrolment]:
+        return worklist(self.request.user, today=timezone.localdate())
+
+    def log_entries(self, rows: list[Enrolment]) -> list[tuple[Child, uuid.UUID | None]]:
+        return [(row.child, row.centre_id) for row in rows]
+
+    @extend_schema(summary="The nurse's worklist: due and overdue visits")
+    def get(self, request: Request) -> Response:
+        return self.list(request)
+
+
+# --- Visits -----------------------------------------------------------------------------------
+VISIT_FIELDS = (
+    "date",
+    "place",
+    "status",
+    "social_services_present",
+    "participants",
+    "kva_codes",
+    "contacts_started",
+)
+
+
+def _visit_input(data: dict[str, Any]) -> dict[str, Any]:
+    """API.md's visit fields as `visits.services.VisitInput` names (only those sent)."""
+    changes = {name: data[name] for name in VISIT_FIELDS if name in data}
+    if "slot" in data:
+        changes["slot"] = data["slot"] or ""
+    if "interpreter" in data:
+        changes["interpreter_mode"] = data["interpreter"]["mode"]
+        changes["interpreter_language"] = data["interpreter"].get("language") or ""
+    return changes
+
+
+def _visits(user: User | Any) -> QuerySet[Visit]:
+    return visits_with_late(Visit.objects.for_user(user)).select_related(
+        "nurse", "enrolment__child"
+    )
+
+
+def _visit_response(visit: Visit, *, status_code: int = 200) -> Response:
+    shown = visits_with_late(Visit.objects.filter(pk=visit.pk)).select_related("nurse").get()
+    return Response(VisitSerializer(shown).data, status=status_code)
+
+
+class VisitListCreate(_ChildDataList):
+    """Visits made at the caller's centres, newest first; only nurses log them. Each child
+    shown is logged as read."""
+
+    permission_classes = [IsAuthenticated, NurseWrites]
+    serializer_class = VisitSerializer
+    filter_backends = [FilterBackend]
+    filterset_class = VisitFilter
+    cursor_ordering = ("-date", "-id")
+    queryset = Visit.objects.none()
+    log_what = "visit list"
+
+    def get_queryset(self) -> QuerySet[Visit]:
+        return _visits(self.request.user)
+
+    def log_entries(self, rows: list[Visit]) -> list[tuple[Child, uuid.UUID | None]]:
+        return [(visit.enrolment.child, visit.centre_id) for visit in rows]
+
+    @extend_schema(summary="Visits made at the caller's centres, newest first")
+    def get(self, request: Request) -> Response:
+        return self.list(request)
+
+    @extend_schema(
+        summary="Log a visit (nurses)",
+        request=VisitCreateSerializer,
+        responses={201: VisitSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        data = _validated(VisitCreateSerializer, request.data)
+        # Visits are written by the nurses of the enrolment's centre (a centre manager there
+        # reads them): another centre's enrolment is outside the scope of this action.
+        enrolment = (
+            Enrolment.objects.filter(centre_id__in=scope_of(user).centre_ids(Role.NURSE))
+            .select_related("child", "template", "centre")
+            .filter(pk=data["enrolment"])
+            .first()
+        )
+        if enrolment is None:
+            raise ValidationError({"enrolment": ["Inskrivningen finns inte vid dina BVC:er."]})
+        visit = services.visit_log(
+            user=user,
+            enrolment=enrolment,
+            data=services.VisitInput(**_visit_input(data)),
+            adjustment=data["adjustment"],
+        )
+        return _visit_response(visit, status_code=status.HTTP_201_CREATED)
+
+
+class VisitDetail(generics.GenericAPIView[Visit]):
+    """A visit made at one of the caller's centres; only its centre's nurses change it."""
+
+    permission_classes = [IsAuthenticated, NurseWrites]
+    serializer_class = VisitSerializer
+    queryset = Visit.objects.none()
+
+    def _visit(self) -> Visit:
+        return get_object_or_404(
+            _visits(self.request.user).select_related("enrolment__template"), pk=self.kwargs["pk"]
+        )
+
+    @extend_schema(summary="A visit")
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        visit = self._visit()
+        _log_read(_user(request), [(visit.enrolment.child, visit.centre_id)], "visit")
+        return Response(VisitSerializer(visit).data)
+
+    @extend_schema(
+        summary="Change a visit (nurses of its centre); what follows is recomputed",
+        request=VisitUpdateSerializer,
+        responses=VisitSerializer,
+    )
+    def patch(self, request: Request, pk: uuid.UUID) -> Response:
+        user = _user(request)
+        visit = self._visit()
+        if not scope_of(user).has_role_at(Role.NURSE, centre_id=visit.centre_id):
+            raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar besök.")
+        data = _validated(VisitUpdateSerializer, request.data)
+        services.visit_update(
+            user=user,
+            visit=visit,
+            changes=_visit_input(data),
+            adjustment=data.get("adjustment", False),
+        )
+        return _visit_response(visit)
+
+
+# --- Access log -------------------------------------------------------------------------------
+def _start_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+class AccessLogList(generics.ListAPIView[AccessLog]):
+    """The access log, newest first, for the log reviewer (Patientdatalagen).
+
+    Scope: the rows of care units (centres) of the reviewer's organisations, and the rows
+    without a care unit (downloads of aggregate reports) written by members of those
+    organisations. A row is not shown for the organisation of its writer alone: a user who
+    works for two organisations reads each one's children through that one's centres."""
+
+    permission_classes = [IsAuthenticated, ReviewsAccessLog]
+    serializer_class = AccessLogEntrySerializer
+    cursor_ordering = ("-at", "-id")
+    queryset = AccessLog.objects.none()
+
+    def get_queryset(self) -> QuerySet[AccessLog]:
+        # A plain dict, not the QueryDict: DRF would read `?from=` as "not sent".
+        query = _validated(AccessLogQuerySerializer, self.request.query_params.dict())
+        organisations = scope_of(self.request.user).organisation_ids(Role.LOG_REVIEWER)
+        centres = Centre.objects.filter(organisation_id__in=organisations).values("id")
+        members = Membership.objects.filter(organisation_id__in=organisations).values("user_id")
+        rows = AccessLog.objects.filter(
+            Q(care_unit__in=centres) | Q(care_unit__isnull=True, user_id__in=members)
+        )
+        if "child" in query:
+            rows = rows.filter(child_id=query["child"])
+        if "user" in query:
+            rows = rows.filter(username=query["user"])
+        if "from" in query:
+            rows = rows.filter(at__gte=_start_of(query["from"]))
+        if "to" in query and query["to"] < datetime.date.max:
+            rows = rows.filter(at__lt=_start_of(query["to"] + datetime.timedelta(days=1)))
+        return rows
+
+    @extend_schema(
+        summary="The access log (log reviewers)",
+        parameters=[AccessLogQuerySerializer],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
