@@ -4,3 +4,28 @@ from django.apps import AppConfig
 class FundingConfig(AppConfig):
     name = "funding"
     verbose_name = "Ersättning och bidrag"
+
+    def ready(self) -> None:
+        from core.home import HomeSection, register_home_section
+        from core.models import Role
+        from funding.views import centre_applications_section, inbox_section
+
+        # CBHV's first task: the applications waiting for a decision.
+        register_home_section(
+            HomeSection(
+                roles=frozenset({Role.CBHV.value}),
+                template="funding/partials/inbox_section.html",
+                context=inbox_section,
+                order=20,
+            )
+        )
+        # The centre sees CBHV's decision or request for changes where its day starts: a few
+        # lines, so above the (long) worklist rather than below it.
+        register_home_section(
+            HomeSection(
+                roles=frozenset({Role.NURSE.value, Role.CENTRE_MANAGER.value}),
+                template="funding/partials/centre_applications_section.html",
+                context=centre_applications_section,
+                order=5,
+            )
+        )

@@ -5,7 +5,5 @@ from core.api import views
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("me/", views.MeView.as_view(), name="api-me"),
-    path("centres/", views.CentreList.as_view(), name="api-centres"),
-    path("centres/<uuid:pk>/", views.CentreDetail.as_view(), name="api-centre"),
     path("partners/", views.PartnerList.as_view(), name="api-partners"),
 ]

@@ -42,6 +42,9 @@ class MeView(APIView):
 
 
 class CentreList(generics.ListAPIView[Centre]):
+    """Which centres a user sees. Not routed here: `funding.api.views.CentreList` serves
+    `centres/` with each centre's child CNI and fixed compensation, on this base."""
+
     serializer_class = CentreSerializer
     cursor_ordering = ("name", "id")
 
@@ -85,6 +88,8 @@ class ApiRoot(APIView):
 
 
 class CentreDetail(generics.RetrieveAPIView[Centre]):
+    """Base of `funding.api.views.CentreDetail` (not routed here)."""
+
     serializer_class = CentreSerializer
 
     def get_queryset(self) -> QuerySet[Centre]:

@@ -1,0 +1,87 @@
+"""Admin for fixed compensation, scoped to the administrator's organisations.
+
+CNI values and applications are read-only here: CNI comes in through the import (with its
+preview), and an application changes only through its workflow, which records who, when and
+why. The scheme is plain reference data and editable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from core.admin import ScopedAdminMixin
+from funding.models import Application, ApplicationTransition, CniValue, FixedCompensationScheme
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(CniValue)
+class CniValueAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[CniValue]):
+    organisation_path = "centre__organisation"
+    list_display = [
+        "centre",
+        "kind",
+        "value",
+        "listed_children",
+        "reference_date",
+        "source",
+        "created_at",
+    ]
+    list_filter = ["kind", "reference_date", "source"]
+    search_fields = ["centre__name", "centre__hsa_id"]
+    list_select_related = ["centre"]
+    date_hierarchy = "reference_date"
+
+
+@admin.register(FixedCompensationScheme)
+class FixedCompensationSchemeAdmin(ScopedAdminMixin, admin.ModelAdmin[FixedCompensationScheme]):
+    organisation_path = "organisation"
+    list_display = ["organisation", "from_year", "threshold", "weighting", "updated_at"]
+    list_filter = ["organisation"]
+    list_select_related = ["organisation"]
+    fields = ["organisation", "from_year", "threshold", "weighting"]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: FixedCompensationScheme,
+        form: ModelForm[FixedCompensationScheme],
+        change: bool,
+    ) -> None:
+        obj.updated_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+
+class TransitionInline(
+    ReadOnlyMixin, ScopedAdminMixin, admin.TabularInline[ApplicationTransition, Application]
+):
+    model = ApplicationTransition
+    organisation_path = "application__centre__organisation"
+    fields = ["at", "kind", "by", "comment"]
+    readonly_fields = ["at", "kind", "by", "comment"]
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Application)
+class ApplicationAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[Application]):
+    organisation_path = "centre__organisation"
+    list_display = ["centre", "year", "status", "submitted_at", "decided_by", "effective_from"]
+    list_filter = ["status", "year"]
+    search_fields = ["centre__name"]
+    list_select_related = ["centre", "decided_by"]
+    inlines = [TransitionInline]
