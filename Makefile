@@ -36,7 +36,7 @@ stop_db() { if [ -n "$$STARTED_DB" ]; then $(PY) -m core.devdb stop || true; STA
 trap stop_db EXIT
 endef
 
-.PHONY: help install run test lint check-python clean
+.PHONY: help install run test lint bench check-python clean
 
 help:
 	@echo "make run    set up and serve Hembesök on http://127.0.0.1:$(PORT) (demo data included)"
@@ -89,6 +89,11 @@ test: install
 	$(MAKE) --no-print-directory lint
 	$(MANAGE) makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Speed as ratios to a floor measured in the same run (needs the demo data: `make run` once).
+bench: install
+	$(with_database)
+	$(MANAGE) bench_visits
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache staticfiles

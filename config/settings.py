@@ -175,6 +175,8 @@ EMAIL_BACKEND = env.str(
     ),
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hembesok@localhost")
+# Where links in e-mails point (mail has no request to take the host from).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

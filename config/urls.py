@@ -8,6 +8,8 @@ from core.api.views import ApiRoot
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRoot.as_view(), name="api-root"),
+    # funding's centre list (with CNI and fixed compensation) is the one served at centres/.
+    path("", include("funding.api.urls")),
     path("", include("core.api.urls")),
     path("", include("visits.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -25,6 +27,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("visits.urls")),
+    path("", include("funding.urls")),
     path("api/v1/", include(api_v1)),
 ]
 

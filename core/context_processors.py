@@ -14,4 +14,12 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {}
     scope = user.scope
     role_labels = sorted({Role(role).label for role in scope.roles()}, key=str)
-    return {"nav_items": items_for(scope.roles()), "role_labels": role_labels}
+    items = items_for(scope.roles())
+    # The menu item for this page: the longest URL the path starts with ("/" only on itself).
+    matches = [
+        i.url
+        for i in items
+        if request.path == i.url or (i.url != "/" and request.path.startswith(i.url))
+    ]
+    current = max(matches, key=len) if matches else None
+    return {"nav_items": items, "role_labels": role_labels, "nav_current": current}

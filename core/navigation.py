@@ -28,6 +28,42 @@ ALL_ROLES = frozenset(r.value for r in Role)
 ITEMS: tuple[NavItem, ...] = (
     NavItem(_("Start"), "home", ALL_ROLES, _("Översikt över ditt arbete.")),
     NavItem(
+        _("Barn"),
+        "visits:child_list",
+        frozenset({Role.NURSE, Role.CENTRE_MANAGER}),
+        _("Barnen på din BVC: registrera, skriv in i programmet, se schemat."),
+    ),
+    NavItem(
+        _("Besök"),
+        "visits:visit_list",
+        frozenset({Role.NURSE, Role.CENTRE_MANAGER}),
+        _("Besöken som gjorts på din BVC, de senaste först."),
+    ),
+    NavItem(
+        _("Att besluta"),
+        "funding:inbox",
+        frozenset({Role.CBHV}),
+        _("Inskickade ansökningar om fast ersättning som väntar på ditt beslut."),
+    ),
+    NavItem(
+        _("Ansökningar"),
+        "funding:application_list",
+        frozenset({Role.NURSE, Role.CENTRE_MANAGER, Role.CBHV, Role.FINANCE, Role.ADMIN}),
+        _("Ansökningar om fast ersättning: utkast, inskickade och beslut."),
+    ),
+    NavItem(
+        _("BVC och CNI"),
+        "funding:centre_list",
+        ALL_ROLES,
+        _("Barn-CNI per BVC, vem som kan ansöka och status för fast ersättning."),
+    ),
+    NavItem(
+        _("Ersättningsordning"),
+        "funding:scheme",
+        frozenset({Role.CBHV, Role.ADMIN}),
+        _("Tröskel för barn-CNI och fördelning av den fasta potten per år; CNI-import."),
+    ),
+    NavItem(
         _("Administration"),
         "admin:index",
         frozenset({Role.ADMIN}),

@@ -86,17 +86,20 @@ def _application(
         effective_from=start if status == ApplicationStatus.APPROVED else None,
         decision_comment="Planen är genomarbetad." if decided else "",
     )
-    steps: list[tuple[str, User, str]] = [(TransitionKind.CREATED, by, "")]
+    created = (submitted or timezone.now()) - datetime.timedelta(days=3)
+    steps: list[tuple[str, User, str, datetime.datetime]] = [
+        (TransitionKind.CREATED, by, "", created)
+    ]
     if submitted:
-        steps.append((TransitionKind.SUBMITTED, by, ""))
+        steps.append((TransitionKind.SUBMITTED, by, "", submitted))
     if decided:
-        steps.append((TransitionKind.APPROVED, cbhv, "Planen är genomarbetad."))
-    ApplicationTransition.objects.bulk_create(
-        [
-            ApplicationTransition(application=application, kind=k, by=u, comment=c)
-            for k, u, c in steps
-        ]
-    )
+        steps.append((TransitionKind.APPROVED, cbhv, "Planen är genomarbetad.", decided))
+    for kind, user, comment, at in steps:
+        step = ApplicationTransition.objects.create(
+            application=application, kind=kind, by=user, comment=comment
+        )
+        # `at` is stamped on insert; the demo's history happened earlier in the year.
+        ApplicationTransition.objects.filter(pk=step.pk).update(at=at)
 
 
 def seed() -> None:

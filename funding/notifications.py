@@ -26,7 +26,7 @@ SUBJECTS: dict[str, Promise] = {
 
 def _link(application: Application) -> str:
     try:
-        return reverse("funding:application", args=[application.pk])
+        return settings.SITE_URL + reverse("funding:application", args=[application.pk])
     except NoReverseMatch:
         return ""
 

@@ -19,6 +19,7 @@ import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from core.exceptions import Conflict
@@ -87,11 +88,11 @@ class Eligibility:
     def reason(self) -> str:
         if self.cni is None:
             return _("BVC:n har inget barn-CNI registrerat; tröskeln är %(t)s.") % {
-                "t": self.threshold
+                "t": number_format(self.threshold, 2)
             }
         return _("BVC:ns barn-CNI är %(cni)s; det måste vara över %(t)s.") % {
-            "cni": self.cni.value,
-            "t": self.threshold,
+            "cni": number_format(self.cni.value, 2),
+            "t": number_format(self.threshold, 2),
         }
 
 

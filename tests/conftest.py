@@ -121,6 +121,18 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def restore_migration_reference_data() -> None:
+    import datetime
+
+    from visits.models import KvaCode
+
+    KvaCode.objects.get_or_create(
+        code="ZV509",
+        valid_from=datetime.date(2015, 1, 1),
+        defaults={"title": "Medverkan av företrädare för socialtjänst"},
+    )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _let_test_flushes_empty_the_access_log() -> Any:
     """Tests with a real transaction end by TRUNCATE-ing every table; the access log's trigger
@@ -134,6 +146,9 @@ def _let_test_flushes_empty_the_access_log() -> Any:
     def teardown(self: TransactionTestCase) -> None:
         with pgtrigger.ignore("visits.AccessLog:access_log_no_truncate"):
             original(self)
+        # The flush also empties reference data that migrations provide; put it back so the
+        # next test sees the database as migrations left it.
+        restore_migration_reference_data()
 
     TransactionTestCase._fixture_teardown = teardown
     yield

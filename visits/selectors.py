@@ -135,9 +135,8 @@ def enrolment_schedule(enrolment: Enrolment, *, today: datetime.date) -> list[Sc
     done = {
         v.slot: v for v in enrolment.visits.all() if v.status == VisitStatus.COMPLETED and v.slot
     }
-    # Ended or declined: what was not done will not be done under this enrolment. Offered but
-    # not yet accepted: a passed window is missed, not overdue (overdue is for active ones).
-    closed = enrolment.ended_on is not None or enrolment.declined_on is not None
+    # API.md: overdue is past the window on an active enrolment, missed the same on an ended
+    # (or declined) one. Offered but not yet accepted: a passed window is missed too.
     entries = []
     for slot in enrolment.template.slots.all():
         if not enrolment.includes_slot(slot.key):
@@ -146,8 +145,6 @@ def enrolment_schedule(enrolment: Enrolment, *, today: datetime.date) -> list[Sc
         visit = done.get(slot.key)
         if visit is not None:
             status = ScheduleStatus.DONE
-        elif closed:
-            status = ScheduleStatus.MISSED
         elif today > due_to:
             status = ScheduleStatus.OVERDUE if enrolment.is_active else ScheduleStatus.MISSED
         elif today >= due_from:

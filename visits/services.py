@@ -110,7 +110,13 @@ def child_register(
         with transaction.atomic(), pghistory.context(user=user.username):
             child.save()
     except IntegrityError as exc:  # a concurrent registration of the same number
-        raise Conflict(_("Barnet är redan registrerat i organisationen.")) from exc
+        existing = Child.objects.filter(
+            organisation_id=centre.organisation_id,
+            identity_type=parsed.type.value,
+            identity=parsed.value,
+        ).first()
+        extra = {"id": str(existing.pk)} if existing else {}
+        raise Conflict(_("Barnet är redan registrerat i organisationen."), **extra) from exc
     log_children(user=user, action=AccessAction.CREATE, entries=[(child, centre.pk)], what="child")
     return child
 
@@ -254,8 +260,6 @@ def enrolment_update(
     language: str = UNSET,
     interpreter_needed: bool = UNSET,
 ) -> Enrolment:
-    if enrolment.ended_on is not None:
-        raise Conflict(_("Inskrivningen är avslutad."))
     new_accepted = enrolment.accepted_on if accepted_on is UNSET else accepted_on
     new_declined = enrolment.declined_on if declined_on is UNSET else declined_on
     new_programme = enrolment.programme if programme is UNSET else programme
@@ -266,6 +270,8 @@ def enrolment_update(
     _check_enrolment_dates(
         enrolment.offered_on, new_accepted, new_declined, enrolment.child.birth_date
     )
+    if enrolment.ended_on is not None:  # after the input checks: 400 before 409
+        raise Conflict(_("Inskrivningen är avslutad."))
     new: dict[str, Any] = {
         "accepted_on": new_accepted,
         "declined_on": new_declined,

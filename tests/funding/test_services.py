@@ -346,13 +346,13 @@ class TestSubmit:
 
         message = refusal(centre, manager)
 
-        assert value in message
-        assert "2.00" in message
+        assert value.replace(".", ",") in message  # Swedish decimal comma
+        assert "2,00" in message
 
     def test_a_centre_without_any_child_cni_is_refused_naming_the_threshold(self, centre, manager):
         message = refusal(centre, manager)
 
-        assert "2.00" in message
+        assert "2,00" in message
 
     def test_a_plain_cni_is_not_a_child_cni(self, centre, manager):
         cni(centre, "3.40", kind=CniKind.CNI)
@@ -366,7 +366,7 @@ class TestSubmit:
 
         message = refusal(centre, manager)
 
-        assert "1.80" in message
+        assert "1,80" in message
         assert "3.50" not in message
 
     def test_a_newer_child_cni_above_the_threshold_makes_the_centre_eligible(self, centre, manager):
@@ -397,8 +397,8 @@ class TestSubmit:
 
         message = refusal(centre, manager)
 
-        assert "2.50" in message
-        assert "3.00" in message
+        assert "2,50" in message
+        assert "3,00" in message
 
     def test_the_years_own_scheme_overrides_an_earlier_one(self, org, centre, manager):
         FixedCompensationScheme.objects.create(
@@ -433,7 +433,7 @@ class TestSubmit:
 
         message = refusal(centre, manager, year=YEAR + 1)
 
-        assert "3.00" in message
+        assert "3,00" in message
         this_year = new_draft(centre, manager, YEAR)
         application_submit(user=manager, application=this_year)
         assert fresh(this_year).status == S.SUBMITTED

@@ -109,11 +109,13 @@ def test_declined_enrolment_past_the_window_is_missed() -> None:
     assert entry(declined, "2m", DUE_TO + DAY).status == "missed"
 
 
-def test_a_slot_after_the_end_of_an_enrolment_is_missed_not_upcoming() -> None:
+def test_an_ended_enrolment_misses_a_slot_only_once_its_window_has_passed() -> None:
+    # API.md: missed is "past due_to, no completed visit" on an ended enrolment.
     ended = EnrolmentFactory(child__birth_date=BORN, ended_on=BORN + DAY, end_reason="moved")
 
-    assert entry(ended, "2m", DUE_FROM - DAY).status == "missed"
-    assert entry(ended, "2m", DUE_FROM).status == "missed"
+    assert entry(ended, "2m", DUE_FROM - DAY).status == "upcoming"
+    assert entry(ended, "2m", DUE_TO).status == "due"
+    assert entry(ended, "2m", DUE_TO + DAY).status == "missed"
 
 
 def test_an_offered_but_not_accepted_enrolment_is_never_overdue() -> None:
