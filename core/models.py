@@ -225,3 +225,27 @@ class Membership(models.Model):
             raise ValidationError(
                 {"centre": _("BVC:n hör till en annan organisation än anställningen.")}
             )
+
+
+class IdempotencyKey(models.Model):
+    """A remembered answer to an unsafe API request sent with `Idempotency-Key` (API.md): a
+    replay with the same body gets the same status and body and changes nothing; the same key
+    with another body is a conflict. Keys are per user and endpoint."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.CharField(max_length=200)
+    key = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "endpoint", "key"], name="core_idempotency_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

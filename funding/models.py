@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pghistory
+import pgtrigger
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -298,3 +299,213 @@ class ApplicationTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} {self.get_kind_display()}"
+
+
+# --- Grants and the ledger (DOMAIN.md 4.3) ----------------------------------------------------
+class Funder(models.TextChoices):
+    SOCIALSTYRELSEN = "socialstyrelsen", _("Socialstyrelsen")
+    SKL = "skl", _("SKL (Sveriges Kommuner och Landsting)")
+    REGION = "region", _("Regionen själv")
+    OTHER = "other", _("Annan")
+
+
+class GrantQuerySet(models.QuerySet["Grant"]):
+    def for_user(self, user: User | AnonymousUser) -> GrantQuerySet:
+        """Finance and CBHV (read-only) of the organisation: money and aggregates only."""
+        return self.filter(
+            organisation_id__in=scope_of(user).organisation_ids(Role.FINANCE, Role.CBHV)
+        )
+
+
+class Grant(models.Model):
+    """Money received for the programme: a state grant (Socialstyrelsen since 2023), an SKL
+    agreement (2018–2020), the region's own permanent money, or other."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="grants",
+        verbose_name=_("organisation"),
+    )
+    funder = models.CharField(_("bidragsgivare"), max_length=20, choices=Funder.choices)
+    reference = models.CharField(_("beslut (diarienummer)"), max_length=60)
+    year = models.PositiveIntegerField(_("år"))
+    amount = models.DecimalField(_("belopp"), max_digits=14, decimal_places=2)
+    requisitioned_on = models.DateField(_("rekvirerat"), null=True, blank=True)
+    received_on = models.DateField(_("mottaget"))
+    use_by = models.DateField(_("används senast"))
+    report_due = models.DateField(_("redovisas senast"))
+    conditions = models.TextField(_("villkor"), blank=True)
+    # Close freezes `unused` (DOMAIN.md 4.3): stored once, at close, from the ledger.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    unused_at_close = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-year", "funder", "reference"]
+        verbose_name = _("bidrag")
+        verbose_name_plural = _("bidrag")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["funder", "reference"], name="funding_grant_unique_ref"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="funding_grant_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(use_by__gte=models.F("received_on")),
+                name="funding_grant_use_by_after_receipt",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True, unused_at_close__isnull=True)
+                | Q(closed_at__isnull=False, unused_at_close__isnull=False),
+                name="funding_grant_close_freezes_unused",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_funder_display()} {self.reference} ({self.year})"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+
+class TxKind(models.TextChoices):
+    RECEIPT = "receipt", _("Inbetalning")
+    ALLOCATION = "allocation", _("Fördelning")
+    PAYOUT = "payout", _("Utbetalning")
+    REVERSAL = "reversal", _("Rättelse")
+    CARRY_OVER = "carry_over", _("Överföring till senare år")
+    REPAYMENT = "repayment", _("Återbetalning")
+
+
+class PayoutCategory(models.TextChoices):
+    PROGRAMME_VARIABLE = "programme_variable", _("Rörlig ersättning (2 500 kr-besök)")
+    FIXED = "fixed", _("Fast ersättning")
+    PARTNER_TRANSFER = "partner_transfer", _("Överföring till samverkanspart")
+    COORDINATION = "coordination", _("Egen samordning")
+
+
+class RecipientType(models.TextChoices):
+    CENTRE = "centre", _("BVC")
+    PARTNER = "partner", _("Samverkanspart")
+    ORGANISATION = "organisation", _("Organisationen")
+
+
+# Double entry, held by the database: checked at commit (a deferred constraint trigger), so a raw
+# SQL insert cannot leave a transaction unbalanced either.
+BALANCE_CHECK = """
+    SELECT count(*), coalesce(sum(amount), 0) INTO legs, total
+    FROM funding_ledgerleg WHERE transaction_id = {tx};
+    IF legs < 2 OR total <> 0 THEN
+        RAISE EXCEPTION 'Unbalanced ledger transaction %: % legs summing to %', {tx}, legs, total;
+    END IF;
+    RETURN NULL;
+"""
+BALANCE_DECLARE = [("legs", "integer"), ("total", "numeric")]
+
+
+class LedgerTransaction(models.Model):
+    """One money movement or commitment on one grant. Its legs sum to zero (a deferred
+    constraint trigger checks at commit) and neither it nor its legs can be changed or deleted:
+    a mistake is corrected by a reversing transaction."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=20, choices=TxKind.choices)
+    category = models.CharField(max_length=30, choices=PayoutCategory.choices, blank=True)
+    date = models.DateField()
+    recipient_type = models.CharField(max_length=20, choices=RecipientType.choices, blank=True)
+    recipient_id = models.UUIDField(null=True, blank=True)
+    reference = models.CharField(max_length=200, blank=True)
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("transaktion")
+        verbose_name_plural = _("transaktioner")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="payout") | ~Q(category=""), name="funding_tx_payout_category"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="reversal", reverses__isnull=False)
+                | (~Q(kind="reversal") & Q(reverses__isnull=True)),
+                name="funding_tx_reversal_reverses",
+            ),
+        ]
+        indexes = [models.Index(fields=["grant", "created_at"], name="funding_tx_grant_idx")]
+        triggers = [
+            pgtrigger.Protect(
+                name="ledger_tx_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+            ),
+            # At commit: every transaction has legs, and they sum to zero.
+            pgtrigger.Trigger(
+                name="ledger_tx_balanced",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.After,
+                timing=pgtrigger.Deferred,
+                func=BALANCE_CHECK.format(tx="NEW.id"),
+                declare=BALANCE_DECLARE,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.date}"
+
+
+class Account(models.TextChoices):
+    """The accounts of one grant. Cash: `funder` (what the funder gave, negative), `balance`
+    (what is left), `paid` (payouts, by category and recipient), `carried_over`, `repaid`.
+    Commitments, apart from cash: `unallocated` and `allocated` (by recipient)."""
+
+    FUNDER = "funder"
+    BALANCE = "balance"
+    PAID = "paid"
+    CARRIED_OVER = "carried_over"
+    REPAID = "repaid"
+    UNALLOCATED = "unallocated"
+    ALLOCATED = "allocated"
+
+
+class LedgerLeg(models.Model):
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="legs"
+    )
+    account = models.CharField(max_length=20, choices=Account.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("kontering")
+        verbose_name_plural = _("konteringar")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="funding_leg_not_zero"),
+        ]
+        indexes = [models.Index(fields=["transaction", "account"], name="funding_leg_tx_idx")]
+        triggers = [
+            pgtrigger.Protect(
+                name="ledger_leg_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+            ),
+            pgtrigger.Trigger(
+                name="ledger_leg_balanced",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.After,
+                timing=pgtrigger.Deferred,
+                func=BALANCE_CHECK.format(tx="NEW.transaction_id"),
+                declare=BALANCE_DECLARE,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount}"
