@@ -121,6 +121,8 @@ def seed() -> None:
             defaults={"threshold": Decimal("2.00"), "weighting": Weighting.CNI_X_LISTED},
         )
 
+    _seed_compensation_rules(orebro, linkoping, list(centres.values()))
+
     year = timezone.localdate().year
     cbhv = User.objects.get(username="cbhv")
     tz = timezone.get_current_timezone()
@@ -155,3 +157,28 @@ def seed() -> None:
         cbhv=cbhv,
         start=datetime.date(year, 12, 1),
     )
+
+
+def _seed_compensation_rules(
+    orebro: Organisation, linkoping: Organisation, centres: list[Centre]
+) -> None:
+    """Seed 004's rates for Örebro (2 500 kr joint visit, 1 800 kr ordinary); Linköping's are an
+    example (seed 003 gives none). Visits seeded before a rule existed are computed once, when
+    the rule is created, so a second seed changes nothing."""
+    from funding.compensation import recompute_centre
+    from funding.models import CompensationRule
+
+    created_any = False
+    for org, valid_from in (
+        (orebro, datetime.date(2023, 1, 1)),
+        (linkoping, datetime.date(2021, 1, 1)),
+    ):
+        _rule, created = CompensationRule.objects.get_or_create(
+            organisation=org,
+            valid_from=valid_from,
+            defaults={"programme_variable": Decimal("2500.00"), "ordinary": Decimal("1800.00")},
+        )
+        created_any = created_any or created
+    if created_any:
+        for centre in centres:
+            recompute_centre(centre, datetime.date(2021, 1, 1))

@@ -509,3 +509,166 @@ class LedgerLeg(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.amount}"
+
+
+# --- Compensation (DOMAIN.md 4.1; API.md "Visits" and "compensation") -------------------------
+class CompensationType(models.TextChoices):
+    PROGRAMME_VARIABLE = "programme_variable", _("Rörlig ersättning från programmet")
+    ORDINARY = "ordinary", _("Ordinarie ersättning")
+    NONE = "none", _("Ingen ersättning")
+
+
+class CompensationRuleQuerySet(models.QuerySet["CompensationRule"]):
+    def in_force(self, organisation_id: uuid.UUID, day: datetime.date) -> CompensationRule | None:
+        """The version in force on `day`: the latest `valid_from` on or before it."""
+        return (
+            self.filter(organisation_id=organisation_id, valid_from__lte=day)
+            .order_by("-valid_from")
+            .first()
+        )
+
+
+class CompensationRule(models.Model):
+    """An organisation's per-visit rates from a date on (seed 004: 2 500 / 1 800 kr)."""
+
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="compensation_rules",
+        verbose_name=_("organisation"),
+    )
+    valid_from = models.DateField(_("gäller från"))
+    programme_variable = models.DecimalField(
+        _("rörlig ersättning (hembesök med socialtjänsten)"), max_digits=10, decimal_places=2
+    )
+    ordinary = models.DecimalField(_("ordinarie ersättning"), max_digits=10, decimal_places=2)
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CompensationRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organisation", "-valid_from"]
+        verbose_name = _("ersättningsregel")
+        verbose_name_plural = _("ersättningsregler")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "valid_from"], name="funding_comp_rule_unique_from"
+            ),
+            models.CheckConstraint(
+                condition=Q(programme_variable__gte=0) & Q(ordinary__gte=0),
+                name="funding_comp_rule_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} från {self.valid_from}"
+
+
+class VisitCompensation(models.Model):
+    """What one visit earns, recomputed whenever the visit or what decides it changes.
+
+    `month`, `type` and `amount` follow the visit as it is. `pv_month`/`pv_amount` are the
+    programme-variable amount counted in a month's statement: frozen once that month is paid
+    (a paid month's programme_variable never changes); later differences are adjustments.
+    """
+
+    visit = models.OneToOneField(
+        "visits.Visit", on_delete=models.CASCADE, related_name="compensation", primary_key=True
+    )
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="+")
+    month = models.DateField(_("månad"))
+    type = models.CharField(_("typ"), max_length=20, choices=CompensationType.choices)
+    amount = models.DecimalField(_("belopp"), max_digits=10, decimal_places=2)
+    rule = models.ForeignKey(
+        CompensationRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    pv_month = models.DateField()
+    pv_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("besöksersättning")
+        verbose_name_plural = _("besöksersättningar")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="funding_visit_comp_amount"),
+            models.CheckConstraint(
+                condition=~Q(type="none") | Q(amount=0), name="funding_visit_comp_none_is_zero"
+            ),
+            models.CheckConstraint(condition=Q(month__day=1), name="funding_visit_comp_month"),
+        ]
+        indexes = [
+            models.Index(fields=["centre", "month"], name="funding_vcomp_centre_month"),
+            models.Index(fields=["centre", "pv_month"], name="funding_vcomp_centre_pvmonth"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.type} {self.amount}"
+
+
+class CentreMonth(models.Model):
+    """A paid month: locked for every centre of the organisation (API.md)."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="paid_months"
+    )
+    month = models.DateField(_("månad"))
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="paid_months")
+    paid_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    paid_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organisation", "month"]
+        verbose_name = _("betald månad")
+        verbose_name_plural = _("betalda månader")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "month"], name="funding_centre_month_unique"
+            ),
+            models.CheckConstraint(condition=Q(month__day=1), name="funding_centre_month_first"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.month:%Y-%m}"
+
+
+class CompensationAdjustment(models.Model):
+    """A programme-variable difference booked in an open month (append-only): a change to a
+    visit in a paid month, or a negative net moved on at payment."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="+")
+    month = models.DateField(_("bokförd i månad"))
+    source_month = models.DateField(_("avser månad"))
+    amount = models.DecimalField(_("belopp"), max_digits=10, decimal_places=2)
+    visit = models.ForeignKey(
+        "visits.Visit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="compensation_adjustments",
+    )
+    reason = models.CharField(_("orsak"), max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("justering")
+        verbose_name_plural = _("justeringar")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="funding_comp_adj_not_zero"),
+            models.CheckConstraint(condition=Q(month__day=1), name="funding_comp_adj_month"),
+        ]
+        indexes = [models.Index(fields=["centre", "month"], name="funding_compadj_centre_month")]
+        triggers = [
+            pgtrigger.Protect(
+                name="comp_adjustment_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.amount}"

@@ -311,6 +311,9 @@ def application_approve(
             ]
         )
         _record(locked, TransitionKind.APPROVED, user, comment.strip())
+        from funding.compensation import recompute_application  # it imports this module
+
+        recompute_application(locked)  # DOMAIN.md 4.1: a decision recomputes its visits
         notifications.on_commit_notify_centre(locked, TransitionKind.APPROVED)
     return locked
 
@@ -346,6 +349,9 @@ def application_withdraw(*, user: User, application: Application) -> Application
         locked.withdrawn_on = timezone.localdate(now)
         locked.save(update_fields=["status", "withdrawn_at", "withdrawn_on"])
         _record(locked, TransitionKind.WITHDRAWN, user)
+        from funding.compensation import recompute_application  # it imports this module
+
+        recompute_application(locked)  # only an approved one changes anything
         if locked.submitted_at is not None:
             notifications.on_commit_notify_deciders(locked, TransitionKind.WITHDRAWN)
     return locked

@@ -1,0 +1,540 @@
+"""Per-visit compensation, paid months and the monthly payment (DOMAIN.md 4.1; API.md "Visits",
+`POST /api/v1/compensation/pay/`, `GET /api/v1/compensation/`).
+
+- `compensation_for()` is the rule of the 4.1 table, pure: place, status, social services and the
+  centre's fixed-compensation status on the visit date pick the type; the organisation's
+  `CompensationRule` in force on that date gives the amount.
+- `VisitCompensation` holds one row per visit. `type`/`amount`/`month` always follow the visit.
+  `pv_month`/`pv_amount` are what a month's statement counts as programme-variable: frozen once
+  that month is paid; from then on every difference is a `CompensationAdjustment` booked in the
+  centre's next open month (`next_open_month()`: the earliest month on or after the current one
+  that is not paid).
+- `CompensationHook` is registered with `visits.extension` (FundingConfig.ready()): `check()`
+  refuses a change that touches a paid month unless it is an adjustment (409), `after_save()`
+  recomputes the visit's row in the same transaction.
+- `month_pay()` posts one programme-variable payout per centre from the grant and locks the month
+  for the whole organisation. Ordinary amounts never touch the grant.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.exceptions import Conflict
+from core.models import Centre, Organisation, User
+from core.money import ZERO, quantize_money
+from funding import ledger
+from funding.models import (
+    Application,
+    CentreMonth,
+    CompensationAdjustment,
+    CompensationRule,
+    CompensationType,
+    Grant,
+    LedgerTransaction,
+    PayoutCategory,
+    RecipientType,
+    VisitCompensation,
+)
+from funding.services import centres_with_fixed_compensation
+from visits.models import Visit, VisitPlace, VisitStatus
+
+T = CompensationType
+UNSET: Any = object()
+
+
+def month_of(day: datetime.date) -> datetime.date:
+    return day.replace(day=1)
+
+
+def next_month(month: datetime.date) -> datetime.date:
+    return (month.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+
+
+# --- The rule ---------------------------------------------------------------------------------
+def rule_in_force(organisation_id: uuid.UUID, day: datetime.date) -> CompensationRule | None:
+    return CompensationRule.objects.in_force(organisation_id, day)
+
+
+def compensation_for(
+    visit: Visit,
+    fixed_centre_ids_on_date: Iterable[object],
+    rule: CompensationRule | None = UNSET,
+) -> tuple[str, Decimal, CompensationRule | None]:
+    """(type, amount, rule) of `visit` by the table of DOMAIN.md 4.1.
+
+    `fixed_centre_ids_on_date`: the centres with fixed compensation on the visit's date.
+    `rule`: the organisation's rule in force on the visit's date (looked up if not given).
+    Pure when `rule` is given. Without any rule in force nothing can be paid: `none`, 0.00.
+    """
+    if visit.status != VisitStatus.COMPLETED or visit.place != VisitPlace.HOME:
+        return T.NONE, ZERO, None
+    if rule is UNSET:
+        rule = rule_in_force(visit.centre.organisation_id, visit.date)
+    if rule is None:
+        return T.NONE, ZERO, None
+    if visit.social_services_present and visit.centre_id not in set(fixed_centre_ids_on_date):
+        return T.PROGRAMME_VARIABLE, quantize_money(rule.programme_variable), rule
+    return T.ORDINARY, quantize_money(rule.ordinary), rule
+
+
+def rule_set(
+    *,
+    user: User | None,
+    organisation: Organisation,
+    valid_from: datetime.date,
+    programme_variable: Decimal,
+    ordinary: Decimal,
+) -> CompensationRule:
+    """Set the rates from `valid_from` on, and recompute the visits they touch (open months
+    recomputed, paid months adjusted)."""
+    errors: dict[str, list[str]] = {}
+    for name, value in (("programme_variable", programme_variable), ("ordinary", ordinary)):
+        if value < 0:
+            errors[name] = [_("Beloppet kan inte vara negativt.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        rule, _created = CompensationRule.objects.update_or_create(
+            organisation=organisation,
+            valid_from=valid_from,
+            defaults={
+                "programme_variable": quantize_money(programme_variable),
+                "ordinary": quantize_money(ordinary),
+                "created_by": user,
+            },
+        )
+        for centre in Centre.objects.filter(organisation=organisation):
+            recompute_centre(centre, valid_from, None)
+    return rule
+
+
+# --- Paid months ------------------------------------------------------------------------------
+def paid_months(organisation_id: uuid.UUID, months: Iterable[datetime.date]) -> set[datetime.date]:
+    return set(
+        CentreMonth.objects.filter(
+            organisation_id=organisation_id, month__in=list(months)
+        ).values_list("month", flat=True)
+    )
+
+
+def next_open_month(
+    organisation_id: uuid.UUID, today: datetime.date | None = None
+) -> datetime.date:
+    """Where a difference is booked: the earliest month on or after the current month that the
+    organisation has not paid."""
+    month = month_of(today or timezone.localdate())
+    paid = set(
+        CentreMonth.objects.filter(organisation_id=organisation_id, month__gte=month).values_list(
+            "month", flat=True
+        )
+    )
+    while month in paid:
+        month = next_month(month)
+    return month
+
+
+def lock_paid_months(organisation_id: uuid.UUID, *, exclusive: bool = False) -> None:
+    """Serialise paying a month against saving visits of the organisation (a transaction-scoped
+    advisory lock): a visit save holds it shared from its check to its commit, `month_pay()`
+    exclusively; so no visit slips into a month while it is being paid."""
+    key = uuid.UUID(str(organisation_id)).int >> 65  # fits a signed bigint
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {fn}(%s)", [key])
+
+
+def _book(
+    *,
+    centre_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    amount: Decimal,
+    source_month: datetime.date,
+    reason: str,
+    visit: Visit | None = None,
+) -> CompensationAdjustment | None:
+    if amount == 0:
+        return None
+    return CompensationAdjustment.objects.create(
+        centre_id=centre_id,
+        month=next_open_month(organisation_id),
+        source_month=source_month,
+        amount=amount,
+        visit=visit,
+        reason=reason,
+    )
+
+
+# --- Recomputation ----------------------------------------------------------------------------
+def _store(
+    visit: Visit,
+    organisation_id: uuid.UUID,
+    computed: tuple[str, Decimal, CompensationRule | None],
+    paid: set[datetime.date] | None = None,
+) -> VisitCompensation:
+    """Write the visit's row; a difference against a paid month becomes an adjustment."""
+    kind, amount, rule = computed
+    month = month_of(visit.date)
+    new_pv = amount if kind == T.PROGRAMME_VARIABLE else ZERO
+    old = VisitCompensation.objects.select_for_update().filter(visit_id=visit.pk).first()
+    if paid is None:
+        paid = paid_months(organisation_id, {month} | ({old.pv_month} if old else set()))
+    if old is not None and old.pv_month in paid:
+        pv_month, pv_amount = old.pv_month, old.pv_amount  # what the paid month counted
+    elif month in paid:
+        pv_month, pv_amount = month, ZERO  # a new entry in a paid month: all of it adjusts
+    else:
+        pv_month, pv_amount = month, new_pv
+    row = old or VisitCompensation(visit_id=visit.pk)
+    row.centre_id = visit.centre_id
+    row.month = month
+    row.type = kind
+    row.amount = amount
+    row.rule = rule
+    row.pv_month = pv_month
+    row.pv_amount = pv_amount
+    row.save()
+    if pv_month in paid:
+        settled = (
+            pv_amount
+            + CompensationAdjustment.objects.filter(visit_id=visit.pk).aggregate(
+                s=Coalesce(Sum("amount"), ZERO)
+            )["s"]
+        )
+        _book(
+            centre_id=visit.centre_id,
+            organisation_id=organisation_id,
+            amount=new_pv - settled,
+            source_month=pv_month,
+            reason=_("Ändrat besök %(date)s i betald månad %(month)s")
+            % {"date": visit.date.isoformat(), "month": f"{pv_month:%Y-%m}"},
+            visit=visit,
+        )
+    return row
+
+
+def recompute_visit(visit: Visit) -> VisitCompensation:
+    organisation_id = Centre.objects.values_list("organisation_id", flat=True).get(
+        pk=visit.centre_id
+    )
+    lock_paid_months(organisation_id)  # also on the adjustment path (no check() lock then)
+    fixed = centres_with_fixed_compensation(visit.date, [visit.centre_id])
+    rule = rule_in_force(organisation_id, visit.date)
+    return _store(visit, organisation_id, compensation_for(visit, fixed, rule))
+
+
+def recompute_centre(
+    centre: Centre, from_date: datetime.date, to_date: datetime.date | None = None
+) -> int:
+    """Recompute every visit of `centre` dated in [from_date, to_date] (after a decision, a
+    withdrawal or a rate change): open months follow; paid months get adjustments. A handful of
+    queries for the ranges plus one write per visit."""
+    visits = Visit.objects.filter(centre=centre, date__gte=from_date)
+    if to_date is not None:
+        visits = visits.filter(date__lte=to_date)
+    visits_list = list(visits.order_by("date", "id"))
+    if not visits_list:
+        return 0
+    years = {v.date.year for v in visits_list}
+    # Fixed status per date, by the same rule as Application.objects.fixed_on() (a test holds
+    # them together): approved for the date's year, effective on or before it, not withdrawn
+    # on or before it.
+    apps = list(
+        Application.objects.filter(centre=centre, year__in=years, approved=True).values(
+            "year", "effective_from", "withdrawn_on"
+        )
+    )
+
+    def fixed_on(day: datetime.date) -> set[object]:
+        for app in apps:
+            if (
+                app["year"] == day.year
+                and app["effective_from"] is not None  # approved ones always have it
+                and app["effective_from"] <= day
+                and (app["withdrawn_on"] is None or app["withdrawn_on"] > day)
+            ):
+                return {centre.pk}
+        return set()
+
+    rules = list(
+        CompensationRule.objects.filter(organisation_id=centre.organisation_id).order_by(
+            "-valid_from"
+        )
+    )
+
+    def rule_on(day: datetime.date) -> CompensationRule | None:
+        return next((r for r in rules if r.valid_from <= day), None)
+
+    with transaction.atomic():
+        lock_paid_months(centre.organisation_id)
+        paid = set(
+            CentreMonth.objects.filter(organisation_id=centre.organisation_id).values_list(
+                "month", flat=True
+            )
+        )
+        for visit in visits_list:
+            visit.centre = centre
+            computed = compensation_for(visit, fixed_on(visit.date), rule_on(visit.date))
+            _store(visit, centre.organisation_id, computed, paid)
+    return len(visits_list)
+
+
+def recompute_application(application: Application) -> int:
+    """After an approval or a withdrawal: the visits of the application's year from the day the
+    status changed."""
+    if not application.approved:
+        return 0
+    start = application.withdrawn_on or application.effective_from
+    if start is None:
+        return 0
+    return recompute_centre(application.centre, start, datetime.date(application.year, 12, 31))
+
+
+# --- The hook ---------------------------------------------------------------------------------
+class CompensationHook:
+    """Takes part in every visit save (visits.extension.VisitHook)."""
+
+    def check(self, visit: Visit, adjustment: bool) -> None:
+        if adjustment:
+            return
+        months = {month_of(visit.date)}
+        stored = Visit.objects.filter(pk=visit.pk).values_list("date", flat=True).first()
+        if stored is not None:
+            months.add(month_of(stored))
+        organisation_id = Centre.objects.values_list("organisation_id", flat=True).get(
+            pk=visit.centre_id
+        )
+        lock_paid_months(organisation_id)
+        locked = list(
+            CentreMonth.objects.filter(
+                organisation_id=organisation_id, month__in=months
+            ).values_list("month", flat=True)
+        )
+        if locked:
+            month = min(locked)
+            raise Conflict(
+                _(
+                    "Månaden %(month)s är betald och låst. Markera ändringen som en justering; "
+                    "skillnaden bokas då i nästa öppna månad."
+                )
+                % {"month": f"{month:%Y-%m}"}
+            )
+
+    def after_save(self, visit: Visit) -> None:
+        recompute_visit(visit)
+
+
+HOOK = CompensationHook()
+
+
+def compensation_of(visit: Visit) -> dict[str, str]:
+    """API.md: `compensation` of a visit, `{"type", "amount"}` (none when not computed)."""
+    row = getattr(visit, "compensation", None)
+    if row is None:
+        return {"type": T.NONE.value, "amount": "0.00"}
+    return {"type": row.type, "amount": f"{row.amount:.2f}"}
+
+
+# --- Statements -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatementRow:
+    centre_id: uuid.UUID
+    centre_name: str
+    month: datetime.date
+    visits: int
+    programme_variable: Decimal
+    ordinary: Decimal
+    adjustments: Decimal
+    locked: bool
+
+    @property
+    def total(self) -> Decimal:
+        return self.programme_variable + self.ordinary + self.adjustments
+
+    @property
+    def net_programme_variable(self) -> Decimal:
+        """What the grant pays for the month: programme-variable plus adjustments."""
+        return self.programme_variable + self.adjustments
+
+
+STATEMENT_SQL = """
+WITH items AS (
+    SELECT centre_id, month, 1 AS visits, 0::numeric AS pv,
+           CASE WHEN type = %(ordinary)s THEN amount ELSE 0 END AS ordinary, 0::numeric AS adj
+      FROM {vc} WHERE type <> %(none)s
+    UNION ALL
+    SELECT centre_id, pv_month, 0, pv_amount, 0, 0 FROM {vc} WHERE pv_amount <> 0
+    UNION ALL
+    SELECT centre_id, month, 0, 0, 0, amount FROM {adj}
+)
+SELECT c.id, c.name, i.month, SUM(i.visits), SUM(i.pv), SUM(i.ordinary), SUM(i.adj),
+       (cm.id IS NOT NULL)
+  FROM items i
+  JOIN {centre} c ON c.id = i.centre_id
+  LEFT JOIN {cm} cm ON cm.organisation_id = c.organisation_id AND cm.month = i.month
+ WHERE c.organisation_id = %(organisation)s AND i.month >= %(start)s AND i.month < %(end)s
+   {centre_filter}
+ GROUP BY c.id, c.name, i.month, cm.id
+ ORDER BY i.month, c.name
+"""
+
+
+def statements(
+    organisation: Organisation | uuid.UUID,
+    year: int,
+    month: int | None = None,
+    centre: Centre | uuid.UUID | None = None,
+) -> list[StatementRow]:
+    """API.md `GET /api/v1/compensation/`: per centre and month, one query."""
+    organisation_id = getattr(organisation, "pk", organisation)
+    if month is None:
+        start, end = datetime.date(year, 1, 1), datetime.date(year + 1, 1, 1)
+    else:
+        start = datetime.date(year, month, 1)
+        end = next_month(start)
+    params: dict[str, Any] = {
+        "ordinary": T.ORDINARY.value,
+        "none": T.NONE.value,
+        "organisation": organisation_id,
+        "start": start,
+        "end": end,
+    }
+    centre_filter = ""
+    if centre is not None:
+        centre_filter = "AND c.id = %(centre)s"
+        params["centre"] = getattr(centre, "pk", centre)
+    sql = STATEMENT_SQL.format(
+        vc=VisitCompensation._meta.db_table,
+        adj=CompensationAdjustment._meta.db_table,
+        centre=Centre._meta.db_table,
+        cm=CentreMonth._meta.db_table,
+        centre_filter=centre_filter,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        StatementRow(
+            centre_id=r[0],
+            centre_name=r[1],
+            month=r[2],
+            visits=int(r[3]),
+            programme_variable=quantize_money(r[4]),
+            ordinary=quantize_money(r[5]),
+            adjustments=quantize_money(r[6]),
+            locked=bool(r[7]),
+        )
+        for r in rows
+    ]
+
+
+# --- Paying a month ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CentrePayout:
+    centre_id: uuid.UUID
+    amount: Decimal
+    transaction: LedgerTransaction
+
+
+@dataclass(frozen=True)
+class MonthPayment:
+    month: datetime.date
+    payouts: list[CentrePayout]
+    moved: dict[uuid.UUID, Decimal]  # negative nets moved to the next open month
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.amount for p in self.payouts), ZERO)
+
+
+def month_pay(*, user: User, grant: Grant, year: int, month: int) -> MonthPayment:
+    """Pay one month: a programme-variable payout per centre of its programme_variable +
+    adjustments, dated today, from `grant`; the month is locked for the organisation. All or
+    nothing: beyond the grant's balance → ValidationError and nothing is posted."""
+    if not 1 <= month <= 12:
+        raise ValidationError({"month": [_("Ange en månad 1–12.")]})
+    first = datetime.date(year, month, 1)
+    today = timezone.localdate()
+    if first > month_of(today):
+        raise ValidationError({"month": [_("Månaden har inte börjat.")]})
+    organisation_id = grant.organisation_id
+    with transaction.atomic():
+        locked_grant = Grant.objects.select_for_update().get(pk=grant.pk)
+        lock_paid_months(organisation_id, exclusive=True)
+        if locked_grant.closed_at is not None:
+            raise Conflict(_("Bidraget är avslutat."))
+        if today > locked_grant.use_by:
+            raise Conflict(_("Bidraget får inte användas efter %s.") % locked_grant.use_by)
+        if CentreMonth.objects.filter(organisation_id=organisation_id, month=first).exists():
+            raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}")
+        rows = statements(organisation_id, year, month)
+        nets = {r.centre_id: r.net_programme_variable for r in rows}
+        positive = {c: n for c, n in nets.items() if n > 0}
+        total = sum(positive.values(), ZERO)
+        balance = ledger.figures(locked_grant).balance
+        if total > balance:
+            raise ValidationError(
+                {
+                    "grant": [
+                        _("Månaden kostar %(total)s men bidraget har %(balance)s kvar.")
+                        % {"total": total, "balance": balance}
+                    ]
+                }
+            )
+        try:
+            with transaction.atomic():
+                CentreMonth.objects.create(
+                    organisation_id=organisation_id, month=first, grant=locked_grant, paid_by=user
+                )
+        except IntegrityError as exc:  # a concurrent payment of the same month
+            raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}") from exc
+        payouts = [
+            CentrePayout(
+                centre_id=centre_id,
+                amount=amount,
+                transaction=ledger.payout_post(
+                    user=user,
+                    grant=locked_grant,
+                    recipient_type=RecipientType.CENTRE,
+                    recipient_id=centre_id,
+                    category=PayoutCategory.PROGRAMME_VARIABLE,
+                    amount=amount,
+                    date=today,
+                    reference=f"Rörlig ersättning {first:%Y-%m}",
+                ),
+            )
+            for centre_id, amount in sorted(positive.items(), key=lambda kv: str(kv[0]))
+        ]
+        moved: dict[uuid.UUID, Decimal] = {}
+        for centre_id, net in nets.items():
+            if net >= 0:
+                continue
+            # The paid month nets to zero; the negative amount lands in the next open month.
+            CompensationAdjustment.objects.create(
+                centre_id=centre_id,
+                month=first,
+                source_month=first,
+                amount=-net,
+                reason=_("Negativt netto flyttat till nästa öppna månad"),
+            )
+            _book(
+                centre_id=centre_id,
+                organisation_id=organisation_id,
+                amount=net,
+                source_month=first,
+                reason=_("Negativt netto från %s") % f"{first:%Y-%m}",
+            )
+            moved[centre_id] = net
+    return MonthPayment(month=first, payouts=payouts, moved=moved)
