@@ -538,3 +538,16 @@ def month_pay(*, user: User, grant: Grant, year: int, month: int) -> MonthPaymen
             )
             moved[centre_id] = net
     return MonthPayment(month=first, payouts=payouts, moved=moved)
+
+
+class CompensationDescriber:
+    """How a visit's `compensation` is shown in the visits API (visits.extension)."""
+
+    field = "compensation"
+    select_related: tuple[str, ...] = ("compensation",)
+
+    def describe(self, visit: Visit) -> dict[str, str]:
+        return compensation_of(visit)
+
+
+DESCRIBER = CompensationDescriber()

@@ -415,14 +415,16 @@ def carry_over_post(
             .first()
         )
         if target is None:
+            use_by = datetime.date(to_year, 12, 31)
             target = Grant.objects.create(
                 organisation_id=locked.organisation_id,
                 funder=locked.funder,
                 reference=f"{decision_reference.strip()} ({to_year})",
                 year=to_year,
                 amount=amount,
-                received_on=today,
-                use_by=datetime.date(to_year, 12, 31),
+                # A decision recorded after `to_year` ended must not break use_by ≥ received_on.
+                received_on=min(today, use_by),
+                use_by=use_by,
                 report_due=datetime.date(to_year + 1, 3, 1),
                 conditions=_("Överfört från %s enligt bidragsgivarens beslut.") % locked,
                 created_by=user,

@@ -24,6 +24,32 @@ class VisitHook(Protocol):
 _hooks: list[VisitHook] = []
 
 
+class VisitDescriber(Protocol):
+    """What a higher app adds to how a visit is shown (funding: its `compensation`)."""
+
+    field: str
+    # Relations to join when visits are listed, so describing a page costs no query per row.
+    select_related: tuple[str, ...]
+
+    def describe(self, visit: Visit) -> object: ...
+
+
+_describers: dict[str, VisitDescriber] = {}
+
+
+def register_visit_describer(describer: VisitDescriber) -> None:
+    _describers[describer.field] = describer
+
+
+def describe_visit(visit: Visit, field: str, default: object = None) -> object:
+    describer = _describers.get(field)
+    return describer.describe(visit) if describer is not None else default
+
+
+def describer_select_related() -> list[str]:
+    return [name for d in _describers.values() for name in d.select_related]
+
+
 def register_visit_hook(hook: VisitHook) -> None:
     if hook not in _hooks:
         _hooks.append(hook)

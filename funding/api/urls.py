@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from funding.api import views
+from funding.api import ledger_views, views
 
 # Included before core's API urls: the centre list with CNI and fixed compensation is served here.
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -32,5 +32,36 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "applications/<uuid:pk>/withdraw/",
         views.ApplicationWithdraw.as_view(),
         name="api-application-withdraw",
+    ),
+]
+
+# Grants and their ledger (API.md, "Grants and ledger").
+urlpatterns += [
+    path("grants/", ledger_views.GrantListCreate.as_view(), name="api-grants"),
+    path("grants/<uuid:pk>/", ledger_views.GrantDetail.as_view(), name="api-grant"),
+    path("grants/<uuid:pk>/ledger/", ledger_views.GrantLedger.as_view(), name="api-grant-ledger"),
+    path(
+        "grants/<uuid:pk>/allocations/",
+        ledger_views.GrantAllocations.as_view(),
+        name="api-grant-allocations",
+    ),
+    path(
+        "grants/<uuid:pk>/payouts/", ledger_views.GrantPayouts.as_view(), name="api-grant-payouts"
+    ),
+    path(
+        "grants/<uuid:pk>/reversals/",
+        ledger_views.GrantReversals.as_view(),
+        name="api-grant-reversals",
+    ),
+    path(
+        "grants/<uuid:pk>/carry-over/",
+        ledger_views.GrantCarryOver.as_view(),
+        name="api-grant-carry-over",
+    ),
+    path("grants/<uuid:pk>/close/", ledger_views.GrantClose.as_view(), name="api-grant-close"),
+    path(
+        "grants/<uuid:pk>/repayments/",
+        ledger_views.GrantRepayments.as_view(),
+        name="api-grant-repayments",
     ),
 ]

@@ -313,3 +313,36 @@ def test_visit_change_recomputes(free):
         )
     row = VisitCompensation.objects.get(visit=v)
     assert (row.type, row.amount, row.month) == ("programme_variable", PV, d(4, 1))
+
+
+def test_the_visits_api_shows_each_visits_compensation(api_client_for):
+    """API.md "Visits": `compensation` {type, amount} on create, detail and list, as strings."""
+    from tests.visits.factories import EnrolmentFactory, nurse_at, zv509
+
+    zv509()
+    enrolment = EnrolmentFactory()
+    CompensationRule.objects.create(
+        organisation=enrolment.centre.organisation,
+        valid_from=datetime.date(2020, 1, 1),
+        programme_variable=Decimal("2500.00"),
+        ordinary=Decimal("1800.00"),
+    )
+    client = api_client_for(nurse_at(enrolment.centre))
+    body = {
+        "enrolment": str(enrolment.pk),
+        "date": str(enrolment.child.birth_date + datetime.timedelta(days=60)),
+        "place": "home",
+        "status": "completed",
+        "slot": "2m",
+        "social_services_present": True,
+    }
+    created = client.post("/api/v1/visits/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["compensation"] == {"type": "programme_variable", "amount": "2500.00"}
+    visit_id = created.json()["id"]
+    patched = client.patch(
+        f"/api/v1/visits/{visit_id}/", {"social_services_present": False}, format="json"
+    )
+    assert patched.json()["compensation"] == {"type": "ordinary", "amount": "1800.00"}
+    listed = client.get("/api/v1/visits/").json()["results"]
+    assert [v["compensation"] for v in listed] == [{"type": "ordinary", "amount": "1800.00"}]

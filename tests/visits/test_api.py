@@ -624,8 +624,9 @@ def test_completed_home_visit_with_social_services_gets_zv509(client, enrolment,
         "contacts_started": [],
         "nurse": nurse.username,
         "late": True,
+        # No compensation rule in this organisation: the visit earns nothing (funding fills it).
+        "compensation": {"type": "none", "amount": "0.00"},
     }
-    assert "compensation" not in body
 
 
 def test_visit_defaults_and_interpreter_round_trip(client, enrolment):

@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from visits.extension import describe_visit
 from visits.identity import IdentityType
 from visits.models import (
     AccessAction,
@@ -298,6 +299,11 @@ class InterpreterInputSerializer(serializers.Serializer[Any]):
     )
 
 
+class CompensationSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["programme_variable", "ordinary", "none"])
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
 @extend_schema_serializer(component_name="Interpreter")
 class InterpreterSerializer(serializers.Serializer[Visit]):
     mode = serializers.ChoiceField(choices=InterpreterMode.choices, source="interpreter_mode")
@@ -374,6 +380,14 @@ class VisitSerializer(serializers.Serializer[Visit]):
     late = serializers.SerializerMethodField(
         help_text="A completed visit for a slot, made after the slot's window."
     )
+    compensation = serializers.SerializerMethodField(
+        help_text="What the visit earns its centre (DOMAIN.md 4.1), from the rule in force."
+    )
+
+    @extend_schema_field(CompensationSerializer)
+    def get_compensation(self, visit: Visit) -> object:
+        # Filled by the funding app through visits.extension; visits never imports it.
+        return describe_visit(visit, "compensation", {"type": "none", "amount": "0.00"})
 
     def get_slot(self, visit: Visit) -> str | None:
         return visit.slot or None

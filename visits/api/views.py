@@ -52,6 +52,7 @@ from visits.api.serializers import (
     VisitUpdateSerializer,
     WorklistRowSerializer,
 )
+from visits.extension import describer_select_related
 from visits.filters import VisitFilter, WorklistFilter
 from visits.models import (
     CHILD_ROLES,
@@ -462,12 +463,16 @@ def _visit_input(data: dict[str, Any]) -> dict[str, Any]:
 
 def _visits(user: User | Any) -> QuerySet[Visit]:
     return visits_with_late(Visit.objects.for_user(user)).select_related(
-        "nurse", "enrolment__child"
+        "nurse", "enrolment__child", *describer_select_related()
     )
 
 
 def _visit_response(visit: Visit, *, status_code: int = 200) -> Response:
-    shown = visits_with_late(Visit.objects.filter(pk=visit.pk)).select_related("nurse").get()
+    shown = (
+        visits_with_late(Visit.objects.filter(pk=visit.pk))
+        .select_related("nurse", *describer_select_related())
+        .get()
+    )
     return Response(VisitSerializer(shown).data, status=status_code)
 
 
