@@ -16,6 +16,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 PORT ?= 8000
+# Two test processes (the machines have two cores); each gets its own test database.
+PYTEST_ARGS ?= -n 2
 
 # Development values: a newcomer sets nothing. Production sets its own (see README).
 export DJANGO_DEBUG ?= 1
