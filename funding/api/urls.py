@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from funding.api import ledger_views, views
+from funding.api import ledger_views, money_views, views
 
 # Included before core's API urls: the centre list with CNI and fixed compensation is served here.
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -64,4 +64,15 @@ urlpatterns += [
         ledger_views.GrantRepayments.as_view(),
         name="api-grant-repayments",
     ),
+]
+
+# Fixed allocation, compensation statements and paying a month.
+urlpatterns += [
+    path(
+        "grants/<uuid:pk>/fixed-allocation/",
+        money_views.FixedAllocation.as_view(),
+        name="api-grant-fixed-allocation",
+    ),
+    path("compensation/", money_views.CompensationList.as_view(), name="api-compensation"),
+    path("compensation/pay/", money_views.CompensationPay.as_view(), name="api-compensation-pay"),
 ]
