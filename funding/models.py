@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -84,14 +85,31 @@ class Weighting(models.TextChoices):
     CNI = "cni", _("Barn-CNI")
 
 
+class SchemesInForce:
+    """The organisations' schemes, loaded once, answering "which scheme is in force for a year":
+    the year's own, or the latest earlier one carried forward (DOMAIN.md 4.2). The one place
+    this rule is written in Python (the centres API states it once more in SQL)."""
+
+    def __init__(self, schemes: list[FixedCompensationScheme]) -> None:
+        self._by_org: dict[uuid.UUID, list[FixedCompensationScheme]] = {}
+        for scheme in sorted(schemes, key=lambda s: -s.from_year):
+            self._by_org.setdefault(scheme.organisation_id, []).append(scheme)
+
+    def for_year(self, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme | None:
+        for scheme in self._by_org.get(organisation_id, []):
+            if scheme.from_year <= year:
+                return scheme
+        return None
+
+
 class SchemeQuerySet(models.QuerySet["FixedCompensationScheme"]):
+    def in_force_lookup(self, organisation_ids: Iterable[uuid.UUID]) -> SchemesInForce:
+        """One query for a page that needs the scheme of many organisations and years."""
+        return SchemesInForce(list(self.filter(organisation_id__in=list(organisation_ids))))
+
     def in_force(self, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme | None:
         """The scheme of `year`, or the latest earlier one carried forward."""
-        return (
-            self.filter(organisation_id=organisation_id, from_year__lte=year)
-            .order_by("-from_year")
-            .first()
-        )
+        return self.in_force_lookup([organisation_id]).for_year(organisation_id, year)
 
 
 class FixedCompensationScheme(models.Model):

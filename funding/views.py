@@ -48,6 +48,7 @@ from funding.models import (
     ApplicationTransition,
     CniValue,
     FixedCompensationScheme,
+    SchemesInForce,
     TransitionKind,
 )
 from funding.services import (
@@ -114,30 +115,15 @@ def _get_centre_for_user(user: User, pk: uuid.UUID) -> Centre:
     return get_object_or_404(Centre.objects.for_user(user).select_related("organisation"), pk=pk)
 
 
-def _thresholds(
-    organisation_ids: Iterable[uuid.UUID],
-) -> dict[uuid.UUID, list[tuple[int, Decimal]]]:
-    """The organisations' schemes as (from_year, threshold), latest first: one query for a page
-    that needs the threshold of many centres and years (see `_threshold`)."""
-    result: dict[uuid.UUID, list[tuple[int, Decimal]]] = {}
-    rows = FixedCompensationScheme.objects.filter(
-        organisation_id__in=list(organisation_ids)
-    ).order_by("organisation_id", "-from_year")
-    for org_id, from_year, threshold in rows.values_list(
-        "organisation_id", "from_year", "threshold"
-    ):
-        result.setdefault(org_id, []).append((from_year, threshold))
-    return result
+def _thresholds(organisation_ids: Iterable[uuid.UUID]) -> SchemesInForce:
+    """The organisations' schemes in one query, for pages with many centres and years."""
+    return FixedCompensationScheme.objects.in_force_lookup(organisation_ids)
 
 
-def _threshold(
-    schemes: dict[uuid.UUID, list[tuple[int, Decimal]]], organisation_id: uuid.UUID, year: int
-) -> Decimal:
-    """As `scheme_in_force`: the year's own setting or the latest earlier one, else seed 004's."""
-    for from_year, threshold in schemes.get(organisation_id, []):
-        if from_year <= year:
-            return threshold
-    return DEFAULT_THRESHOLD
+def _threshold(schemes: SchemesInForce, organisation_id: uuid.UUID, year: int) -> Decimal:
+    """As `scheme_in_force`: the scheme in force for the year, else seed 004's threshold."""
+    scheme = schemes.for_year(organisation_id, year)
+    return scheme.threshold if scheme is not None else DEFAULT_THRESHOLD
 
 
 def _current_cni(centre_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CniValue]:
