@@ -159,6 +159,15 @@ def _locked(grant: Grant) -> Grant:
     return Grant.objects.select_for_update().get(pk=grant.pk)
 
 
+def _require_balance(grant: Grant, amount: Decimal) -> None:
+    """Nothing leaves the grant beyond what is left (the caller holds the row lock)."""
+    balance = figures(grant).balance
+    if amount > balance:
+        raise ValidationError(
+            {"amount": [_("Beloppet är större än det som finns kvar (%s).") % balance]}
+        )
+
+
 def _open(grant: Grant) -> None:
     if grant.closed_at is not None:
         raise Conflict(_("Bidraget är avslutat."))
@@ -277,11 +286,7 @@ def payout_post(
         _open(locked)
         if date > locked.use_by:
             raise Conflict(_("Bidraget får inte användas efter %s.") % locked.use_by)
-        state = figures(locked)
-        if amount > state.balance:
-            raise ValidationError(
-                {"amount": [_("Beloppet är större än det som finns kvar (%s).") % state.balance]}
-            )
+        _require_balance(locked, amount)
         if category in ALLOCATION_BOUND:
             open_allocation = recipient_open_allocation(locked, recipient_type, recipient_id)
             if amount > open_allocation:
@@ -361,11 +366,7 @@ def repayment_post(
         raise ValidationError({"reference": [_("Ange fakturans referens.")]})
     with transaction.atomic():
         locked = _locked(grant)
-        state = figures(locked)
-        if amount > state.balance:
-            raise ValidationError(
-                {"amount": [_("Beloppet är större än det som finns kvar (%s).") % state.balance]}
-            )
+        _require_balance(locked, amount)
         return _post(
             grant=locked,
             user=user,
@@ -389,11 +390,7 @@ def carry_over_post(
         raise ValidationError({"to_year": [_("Ange ett senare år än bidragets.")]})
     with transaction.atomic():
         locked = _locked(grant)
-        state = figures(locked)
-        if amount > state.balance:
-            raise ValidationError(
-                {"amount": [_("Beloppet är större än det som finns kvar (%s).") % state.balance]}
-            )
+        _require_balance(locked, amount)
         today = timezone.localdate()
         out = _post(
             grant=locked,

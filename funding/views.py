@@ -33,6 +33,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from core.exceptions import Conflict
 from core.models import Centre, Organisation, Role, User
+from core.permissions import request_user as _user
+from core.permissions import require_role as _require_role
 from funding import cni_import
 from funding.forms import (
     ApplicationForm,
@@ -86,18 +88,6 @@ IMPORT_MAX_AGE = 60 * 60
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # every view here is behind @login_required
-    return user
-
-
-def _require_role(user: User, *roles: str) -> None:
-    """403 for a role that may never do this (checked before the object is looked up)."""
-    if not user.scope.has_role(*roles):
-        raise PermissionDenied
-
-
 def _is_staff_of(user: User, centre_id: uuid.UUID) -> bool:
     return centre_id in user.scope.centre_ids(*STAFF_ROLES)
 

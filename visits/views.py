@@ -32,6 +32,8 @@ from django.views.decorators.http import require_http_methods
 
 from core.exceptions import Conflict
 from core.models import Centre, Role, User
+from core.permissions import request_user as _user
+from core.permissions import require_role as _require_role
 from visits.access_log import log_children
 from visits.filters import VisitFilter, WorklistFilter
 from visits.forms import (
@@ -88,18 +90,6 @@ GET_POST = require_http_methods(["GET", "POST"])
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # every view here is behind @login_required
-    return user
-
-
-def _require_role(user: User, *roles: str) -> None:
-    """403 for a role that may never do this (checked before the object is looked up)."""
-    if not user.scope.has_role(*roles):
-        raise PermissionDenied
-
-
 def _require_role_at(user: User, role: str, centre_id: uuid.UUID) -> None:
     """403 where the user is in scope through another role (a nurse here, a manager there)."""
     if not user.scope.has_role_at(role, centre_id=centre_id):
