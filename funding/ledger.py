@@ -23,16 +23,19 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from core.exceptions import Conflict
 from core.models import Centre, Organisation, Partner, User
 from core.money import ZERO, quantize_money
 from funding.models import (
     Account,
+    AgreementCondition,
     Funder,
     Grant,
     LedgerLeg,
     LedgerTransaction,
+    PartnerAgreement,
     PayoutCategory,
     RecipientType,
     TxKind,
@@ -40,6 +43,18 @@ from funding.models import (
 
 # Payouts that may not exceed what is allocated to the recipient and not yet paid to it.
 ALLOCATION_BOUND = (PayoutCategory.FIXED, PayoutCategory.PARTNER_TRANSFER)
+# Who each payout category goes to (API.md: `coordination` goes to the grant's organisation).
+CATEGORY_RECIPIENT = {
+    PayoutCategory.PROGRAMME_VARIABLE: RecipientType.CENTRE,
+    PayoutCategory.FIXED: RecipientType.CENTRE,
+    PayoutCategory.PARTNER_TRANSFER: RecipientType.PARTNER,
+    PayoutCategory.COORDINATION: RecipientType.ORGANISATION,
+}
+RECIPIENT_LABEL = {
+    RecipientType.CENTRE: _lazy("en BVC"),
+    RecipientType.PARTNER: _lazy("en samverkanspart"),
+    RecipientType.ORGANISATION: _lazy("bidragets egen organisation"),
+}
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,24 @@ def _require_balance(grant: Grant, amount: Decimal) -> None:
         )
 
 
+def _require_agreement_condition(grant: Grant, partner_id: uuid.UUID, date: datetime.date) -> None:
+    """A partner agreement "only if the grant is received" (seed 003) pays nothing dated
+    before the grant's receipt."""
+    conditional = (
+        PartnerAgreement.objects.covering(partner_id, grant.year)
+        .filter(condition=AgreementCondition.GRANT_RECEIVED)
+        .first()
+    )
+    if conditional is not None and date < grant.received_on:
+        raise Conflict(
+            _(
+                "Överenskommelsen %(agreement)s gäller bara om bidraget har kommit in; "
+                "det kom in %(received)s."
+            )
+            % {"agreement": conditional, "received": grant.received_on}
+        )
+
+
 def _open(grant: Grant) -> None:
     if grant.closed_at is not None:
         raise Conflict(_("Bidraget är avslutat."))
@@ -277,15 +310,26 @@ def payout_post(
         raise ValidationError({"category": [_("Välj kategori.")]})
     if recipient_type not in RecipientType.values:
         raise ValidationError({"recipient_type": [_("Välj typ av mottagare.")]})
-    if category == PayoutCategory.COORDINATION and recipient_type != RecipientType.ORGANISATION:
+    expected = CATEGORY_RECIPIENT[PayoutCategory(category)]
+    if recipient_type != expected:
         raise ValidationError(
-            {"recipient_type": [_("Samordning betalas till bidragets egen organisation.")]}
+            {
+                "recipient_type": [
+                    _("%(category)s betalas till %(recipient)s.")
+                    % {
+                        "category": PayoutCategory(category).label,
+                        "recipient": RECIPIENT_LABEL[expected],
+                    }
+                ]
+            }
         )
     with transaction.atomic():
         locked = _locked(grant)  # serialises payouts on this grant
         _open(locked)
         if date > locked.use_by:
             raise Conflict(_("Bidraget får inte användas efter %s.") % locked.use_by)
+        if recipient_type == RecipientType.PARTNER:
+            _require_agreement_condition(locked, recipient_id, date)
         _require_balance(locked, amount)
         if category in ALLOCATION_BOUND:
             open_allocation = recipient_open_allocation(locked, recipient_type, recipient_id)

@@ -690,3 +690,68 @@ class CompensationAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.amount}"
+
+
+# --- Partner agreements (issue: money 7; seeds 001 and 003) -----------------------------------
+class AgreementCondition(models.TextChoices):
+    NONE = "none", _("Inget villkor")
+    GRANT_RECEIVED = "grant_received", _("Endast om bidraget har kommit in")
+
+
+class PartnerAgreementQuerySet(models.QuerySet["PartnerAgreement"]):
+    def for_user(self, user: User | AnonymousUser) -> PartnerAgreementQuerySet:
+        """Finance and CBHV (read-only) of the organisation, like grants."""
+        return self.filter(
+            organisation_id__in=scope_of(user).organisation_ids(Role.FINANCE, Role.CBHV)
+        )
+
+    def covering(self, partner_id: uuid.UUID, year: int) -> PartnerAgreementQuerySet:
+        return self.filter(partner_id=partner_id, year_from__lte=year, year_to__gte=year)
+
+
+class PartnerAgreement(models.Model):
+    """What an organisation has agreed to pay a partner that is not a centre, per year
+    (Folktandvården in Örebro; Leanlink for Linköpings kommun, 700 tkr a year 2021–2022 "under
+    the condition that the state grant is received", seed 003). Paid through the ledger: an
+    allocation to the partner, then `partner_transfer` payouts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="partner_agreements"
+    )
+    partner = models.ForeignKey(
+        "core.Partner",
+        on_delete=models.PROTECT,
+        related_name="agreements",
+        verbose_name=_("samverkanspart"),
+    )
+    title = models.CharField(_("överenskommelse"), max_length=200)
+    year_from = models.PositiveIntegerField(_("från år"))
+    year_to = models.PositiveIntegerField(_("till och med år"))
+    yearly_amount = models.DecimalField(_("belopp per år"), max_digits=14, decimal_places=2)
+    condition = models.CharField(
+        _("villkor"),
+        max_length=20,
+        choices=AgreementCondition.choices,
+        default=AgreementCondition.NONE,
+    )
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PartnerAgreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organisation", "partner", "year_from"]
+        verbose_name = _("överenskommelse med samverkanspart")
+        verbose_name_plural = _("överenskommelser med samverkansparter")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(yearly_amount__gt=0), name="funding_agreement_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(year_to__gte=models.F("year_from")), name="funding_agreement_years"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year_from}–{self.year_to})"

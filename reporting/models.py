@@ -1,1 +1,204 @@
-"""Models of the reporting app; they arrive with their issue."""
+"""Report runs, narrative sections and deadline reminders (DOMAIN.md 5; API.md "Reports").
+
+A run is one request for one report: it is queued, rendered by a Celery worker (never by a web
+worker), stored in the private report store under a name made from the run's id only, and may
+be submitted, which freezes it. Figures are never stored here: they come from the selectors at
+render time, and a submitted run keeps its file and checksum whatever happens to the data later.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pgtrigger
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from core.models import Centre, Organisation, User
+from funding.models import Grant
+
+
+class ReportKind(models.TextChoices):
+    SOCIALSTYRELSEN = "socialstyrelsen", _("Återrapportering till Socialstyrelsen")
+    HALSOVAL = "halsoval", _("Årsredovisning till Hälsovalsenheten")
+    SKL = "skl", _("Slutrapport till SKL")
+    FINANCE_XLSX = "finance_xlsx", _("Ekonomiexport (Excel)")
+    FINANCE_CSV = "finance_csv", _("Ekonomiexport (CSV)")
+    AUDITOR_BUNDLE = "auditor_bundle", _("Underlag för revision")
+
+
+# What each kind is about: a grant, a centre, or the organisation's year.
+GRANT_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.SKL, ReportKind.AUDITOR_BUNDLE)
+CENTRE_KINDS = (ReportKind.HALSOVAL,)
+# Reports that answer a deadline and can be submitted (frozen).
+SUBMITTABLE_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.SKL, ReportKind.HALSOVAL)
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("I kö")
+    RUNNING = "running", _("Skapas")
+    DONE = "done", _("Klar")
+    FAILED = "failed", _("Misslyckades")
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class ReportRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("rapport"), max_length=20, choices=ReportKind.choices)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="report_runs"
+    )
+    year = models.PositiveIntegerField(_("år"))
+    grant = models.ForeignKey(
+        Grant, on_delete=models.PROTECT, null=True, blank=True, related_name="report_runs"
+    )
+    centre = models.ForeignKey(
+        Centre, on_delete=models.PROTECT, null=True, blank=True, related_name="report_runs"
+    )
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        _("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+    error = models.TextField(_("fel"), blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The stored file: a name made from the run's id (never from a person or a child).
+    file_name = models.CharField(max_length=100, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    # The narrative versions the file was rendered with (ids of NarrativeVersion).
+    narrative_versions = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        verbose_name = _("rapportkörning")
+        verbose_name_plural = _("rapportkörningar")
+        constraints = [
+            # One run at a time for the same report (queued or running).
+            models.UniqueConstraint(
+                fields=["kind", "organisation", "year", "grant", "centre"],
+                condition=Q(status__in=["queued", "running"]),
+                nulls_distinct=False,
+                name="reporting_run_one_active",
+            ),
+            # A report is submitted once; a submitted report is never replaced.
+            models.UniqueConstraint(
+                fields=["kind", "organisation", "year", "grant", "centre"],
+                condition=Q(submitted_at__isnull=False),
+                nulls_distinct=False,
+                name="reporting_run_one_submitted",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | (~Q(sha256="") & ~Q(file_name="")),
+                name="reporting_run_done_has_file",
+            ),
+            models.CheckConstraint(
+                condition=Q(submitted_at__isnull=True) | Q(status="done"),
+                name="reporting_run_submitted_is_done",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in GRANT_KINDS], grant__isnull=False)
+                | Q(kind__in=[k.value for k in CENTRE_KINDS], centre__isnull=False)
+                | (
+                    ~Q(kind__in=[k.value for k in (*GRANT_KINDS, *CENTRE_KINDS)])
+                    & Q(grant__isnull=True, centre__isnull=True)
+                ),
+                name="reporting_run_subject",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "kind", "year"], name="reporting_run_subject_idx"),
+            models.Index(fields=["status", "started_at"], name="reporting_run_status_idx"),
+        ]
+        triggers = [
+            # A submitted report is frozen: its row (file, checksum) can no longer change.
+            pgtrigger.Protect(
+                name="report_run_submitted_frozen",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+                condition=pgtrigger.Q(old__submitted_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.year}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class NarrativeVersion(models.Model):
+    """One version of one written section of a report (append-only: editing a section adds a
+    version). The current text is the latest version; a run records which versions it used."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=ReportKind.choices)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="narratives"
+    )
+    year = models.PositiveIntegerField()
+    grant = models.ForeignKey(
+        Grant, on_delete=models.PROTECT, null=True, blank=True, related_name="narratives"
+    )
+    centre = models.ForeignKey(
+        Centre, on_delete=models.PROTECT, null=True, blank=True, related_name="narratives"
+    )
+    section = models.CharField(max_length=40)
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    written_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    written_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["section", "-version"]
+        verbose_name = _("textavsnitt")
+        verbose_name_plural = _("textavsnitt")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "organisation", "year", "grant", "centre", "section", "version"],
+                nulls_distinct=False,
+                name="reporting_narrative_unique_version",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="narrative_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.section} v{self.version}"
+
+
+class ReminderSent(models.Model):
+    """A deadline reminder that has gone out (30, 7 and 1 days before): sent once each."""
+
+    deadline = models.CharField(max_length=200)  # the deadline's key (kind and subject ids)
+    days_before = models.PositiveSmallIntegerField()
+    recipients = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("skickad påminnelse")
+        verbose_name_plural = _("skickade påminnelser")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deadline", "days_before"], name="reporting_reminder_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deadline} −{self.days_before} d"

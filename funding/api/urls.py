@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from funding.api import ledger_views, money_views, views
+from funding.api import ledger_views, money_views, partner_views, views
 
 # Included before core's API urls: the centre list with CNI and fixed compensation is served here.
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -75,4 +75,18 @@ urlpatterns += [
     ),
     path("compensation/", money_views.CompensationList.as_view(), name="api-compensation"),
     path("compensation/pay/", money_views.CompensationPay.as_view(), name="api-compensation-pay"),
+]
+
+# Partner agreements (an extra: the partners; money moves through the grant's ledger).
+urlpatterns += [
+    path(
+        "partner-agreements/",
+        partner_views.AgreementListCreate.as_view(),
+        name="api-partner-agreements",
+    ),
+    path(
+        "partner-agreements/<uuid:pk>/allocate/",
+        partner_views.AgreementAllocate.as_view(),
+        name="api-partner-agreement-allocate",
+    ),
 ]
