@@ -459,14 +459,19 @@ class MonthPayment:
         return sum((p.amount for p in self.payouts), ZERO)
 
 
-def month_pay(*, user: User, grant: Grant, year: int, month: int) -> MonthPayment:
+def month_pay(
+    *, user: User, grant: Grant, year: int, month: int, today: datetime.date | None = None
+) -> MonthPayment:
     """Pay one month: a programme-variable payout per centre of its programme_variable +
     adjustments, dated today, from `grant`; the month is locked for the organisation. All or
-    nothing: beyond the grant's balance → ValidationError and nothing is posted."""
+    nothing: beyond the grant's balance → ValidationError and nothing is posted.
+
+    `today` is for replaying history (the demo's past years); pages and the API never pass it.
+    """
     if not 1 <= month <= 12:
         raise ValidationError({"month": [_("Ange en månad 1–12.")]})
     first = datetime.date(year, month, 1)
-    today = timezone.localdate()
+    today = today or timezone.localdate()
     if first > month_of(today):
         raise ValidationError({"month": [_("Månaden har inte börjat.")]})
     organisation_id = grant.organisation_id

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD, LINKOPING, OREBRO
 from core.models import Centre, Membership, Organisation, Role, User
+from funding import demo_money
 from funding.models import (
     Application,
     ApplicationStatus,
@@ -157,6 +158,7 @@ def seed() -> None:
         cbhv=cbhv,
         start=datetime.date(year, 12, 1),
     )
+    demo_money.seed(orebro, linkoping)
 
 
 def _seed_compensation_rules(

@@ -1,0 +1,87 @@
+"""The demo's money (issue: money 10; API.md "Demo data"), checked through the API as finance
+would see it and against the stored visits."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from core.models import Partner, User
+from funding.compensation import month_of
+from funding.models import CentreMonth, PartnerAgreement, VisitCompensation
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def _grants(client):
+    rows = client.get("/api/v1/grants/?page_size=200").data["results"]
+    return {row["reference"]: row for row in rows}
+
+
+def test_the_2023_grant_is_paid_from_2023_visits_closed_and_repaid(demo, api_client_for):
+    finance = api_client_for(User.objects.get(username="finance"))
+    grant = _grants(finance)["23RS9581"]
+    assert (grant["amount"], grant["year"], grant["status"]) == ("1349000.00", 2023, "closed")
+    assert (grant["use_by"], grant["report_due"]) == ("2023-12-31", "2024-03-01")
+    assert D(grant["repaid"]) == D(grant["unused"]) > 0
+    assert grant["repayment_due"] == "0.00"
+    assert grant["balance"] == "0.00"
+    ledger = finance.get(f"/api/v1/grants/{grant['id']}/ledger/?page_size=200").data["results"]
+    programme_variable = sum(
+        (D(row["amount"]) for row in ledger if row["category"] == "programme_variable"), D(0)
+    )
+    # What the 2023 months paid is what the 2023 visits earned at centres without fixed money.
+    earned = VisitCompensation.objects.filter(
+        pv_month__year=2023, centre__organisation__name="Region Örebro län"
+    ).aggregate(s=Sum("pv_amount"))["s"]
+    assert earned > 0
+    assert -programme_variable == earned
+    assert all(row["date"] <= "2023-12-31" for row in ledger if row["kind"] == "payout")
+    repayment = [row for row in ledger if row["kind"] == "repayment"]
+    assert len(repayment) == 1 and repayment[0]["reference"].startswith("Socialstyrelsens faktura")
+
+
+def test_the_current_year_is_open_with_a_fixed_allocation_and_past_months_paid(
+    demo, api_client_for
+):
+    today = timezone.localdate()
+    finance = api_client_for(User.objects.get(username="finance"))
+    current = [g for g in _grants(finance).values() if g["year"] == today.year]
+    assert len(current) == 1 and current[0]["status"] == "open"
+    allocation = finance.get(f"/api/v1/grants/{current[0]['id']}/ledger/?page_size=200").data[
+        "results"
+    ]
+    fixed = [r for r in allocation if r["kind"] == "allocation" and r["recipient_type"] == "centre"]
+    assert sum(D(r["amount"]) for r in fixed) == D("600000")
+    paid = set(
+        CentreMonth.objects.filter(organisation__name="Region Örebro län").values_list(
+            "month", flat=True
+        )
+    )
+    this_month = month_of(today)
+    assert this_month not in paid
+    if today.month > 1:
+        assert datetime.date(today.year, today.month - 1, 1) in paid
+    statements = finance.get(
+        f"/api/v1/compensation/?year={today.year}&month={today.month}&page_size=200"
+    ).data["results"]
+    assert statements and not any(row["locked"] for row in statements)
+
+
+def test_linkoping_has_its_grant_and_the_conditional_leanlink_agreement(demo, api_client_for):
+    leanlink = PartnerAgreement.objects.get(partner__name="Leanlink")
+    assert leanlink.condition == "grant_received"
+    assert leanlink.yearly_amount == D("700000")
+    clerk = api_client_for(User.objects.get(username="finance_linkoping"))
+    grants = _grants(clerk)
+    assert set(grants) == {"Dnr 2021/0880"}
+    assert grants["Dnr 2021/0880"]["amount"] == "880000.00"
+    assert grants["Dnr 2021/0880"]["paid_out"] == "700000.00"
+    # Örebro's finance never sees Linköping's money, and the other way round.
+    assert "Dnr 2021/0880" not in _grants(api_client_for(User.objects.get(username="finance")))
+    assert Partner.objects.get(name="Leanlink").organisation.name == "Linköpings kommun"
