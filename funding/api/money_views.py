@@ -22,6 +22,7 @@ from core.scoping import scope_of
 from funding import allocation, compensation
 from funding.api.ledger_views import LedgerAccess, _grant_for_finance
 from funding.api.views import _user, _validated
+from funding.filters import MAX_YEAR
 from funding.models import Grant
 
 
@@ -31,7 +32,7 @@ def _money(value: Any) -> str:
 
 # --- Fixed allocation -------------------------------------------------------------------------
 class FixedAllocationInput(serializers.Serializer[Any]):
-    year = serializers.IntegerField(min_value=2000, max_value=9999)
+    year = serializers.IntegerField(min_value=2000, max_value=MAX_YEAR)
     pool = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Whole kronor.")
 
 
@@ -94,7 +95,7 @@ class FixedAllocation(generics.GenericAPIView[Grant]):
 # --- Compensation statements --------------------------------------------------------------------
 class CompensationQuery(serializers.Serializer[Any]):
     organisation = serializers.UUIDField(required=False)
-    year = serializers.IntegerField(min_value=2000, max_value=9999)
+    year = serializers.IntegerField(min_value=2000, max_value=MAX_YEAR)
     month = serializers.IntegerField(min_value=1, max_value=12, required=False)
     centre = serializers.UUIDField(required=False)
 
@@ -189,7 +190,7 @@ class CompensationList(generics.GenericAPIView[Grant]):
 # --- Paying a month ---------------------------------------------------------------------------
 class PayInput(serializers.Serializer[Any]):
     grant = serializers.UUIDField()
-    year = serializers.IntegerField(min_value=2000, max_value=9999)
+    year = serializers.IntegerField(min_value=2000, max_value=MAX_YEAR)
     month = serializers.IntegerField(min_value=1, max_value=12)
 
 

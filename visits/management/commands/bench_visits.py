@@ -80,7 +80,7 @@ class Command(BaseCommand):
         for row in targets:
             body = {
                 "enrolment": str(row.pk),
-                "date": str(min(today, row.due_to)),  # type: ignore[attr-defined]  # an annotation
+                "date": str(today),  # logged today (late for an overdue slot): an open month
                 "place": "home",
                 "status": "completed",
                 "slot": row.slot_key,  # type: ignore[attr-defined]
