@@ -46,6 +46,36 @@ ITEMS: tuple[NavItem, ...] = (
         _("Inskickade ansökningar om fast ersättning som väntar på ditt beslut."),
     ),
     NavItem(
+        _("Rapporter"),
+        "reporting:list",
+        frozenset({Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER}),
+        _("Beställ, följ och ladda ner rapporter; skriv texterna och lämna in."),
+    ),
+    NavItem(
+        _("Att rapportera"),
+        "deadlines:overview",
+        frozenset({Role.CBHV, Role.FINANCE}),
+        _("Rapporter och bidrag med sista dag: vad som är öppet, inlämnat och försenat."),
+    ),
+    NavItem(
+        _("Bidrag"),
+        "funding:grant_list",
+        frozenset({Role.FINANCE, Role.CBHV}),
+        _("Bidragen med mottaget, fördelat, utbetalt, kvar och att återbetala; huvudboken."),
+    ),
+    NavItem(
+        _("Ersättning"),
+        "funding:compensation_list",
+        frozenset({Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER}),
+        _("Ersättning per BVC och månad: besök, rörlig och ordinarie ersättning, justeringar."),
+    ),
+    NavItem(
+        _("Betala månad"),
+        "funding:compensation_pay",
+        frozenset({Role.FINANCE}),
+        _("Betala en månads rörliga ersättning från ett bidrag och lås månaden."),
+    ),
+    NavItem(
         _("Ansökningar"),
         "funding:application_list",
         frozenset({Role.NURSE, Role.CENTRE_MANAGER, Role.CBHV, Role.FINANCE, Role.ADMIN}),

@@ -459,6 +459,12 @@ class MonthPayment:
         return sum((p.amount for p in self.payouts), ZERO)
 
 
+def payable(rows: Iterable[StatementRow]) -> dict[uuid.UUID, Decimal]:
+    """What paying the month pays each centre: its positive net programme-variable amount (a
+    negative net pays nothing and moves on to the next open month)."""
+    return {r.centre_id: r.net_programme_variable for r in rows if r.net_programme_variable > 0}
+
+
 def month_pay(
     *, user: User, grant: Grant, year: int, month: int, today: datetime.date | None = None
 ) -> MonthPayment:
@@ -486,7 +492,7 @@ def month_pay(
             raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}")
         rows = statements(organisation_id, year, month)
         nets = {r.centre_id: r.net_programme_variable for r in rows}
-        positive = {c: n for c, n in nets.items() if n > 0}
+        positive = payable(rows)
         total = sum(positive.values(), ZERO)
         balance = ledger.figures(locked_grant).balance
         if total > balance:

@@ -134,6 +134,7 @@ def _fixed_quarter(grant: Grant, finance: User, paid_on: datetime.date) -> None:
         kind=TxKind.ALLOCATION, recipient_type="centre", reversed_by__isnull=True
     ).values_list("recipient_id", flat=True)
     for centre_id in allocations:
+        assert centre_id is not None  # allocations always name their recipient
         open_amount = ledger.recipient_open_allocation(grant, "centre", centre_id)
         share = min(open_amount, D("150000"))
         if share > 0:

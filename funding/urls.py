@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from funding import views
+from funding import finance_urls, views
 
 app_name = "funding"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -43,3 +43,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cni/import/", views.cni_import_view, name="cni_import"),
     path("cni/import/spara/", views.cni_import_commit, name="cni_import_commit"),
 ]
+# Money pages for finance (CBHV read-only): grants, ledger, allocation, paying a month.
+urlpatterns += finance_urls.urlpatterns
