@@ -13,6 +13,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 # Generic classes such as ModelAdmin[Centre] and QuerySet[Visit] at run time, for mypy.
@@ -220,6 +221,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.add_error_responses",
     ],
+    "ENUM_NAME_OVERRIDES": {"ReportKindEnum": "reporting.models.ReportKind"},
 }
 
 # --- Celery --------------------------------------------------------------------------------
@@ -241,7 +243,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.clear_expired_sessions",
         "schedule": 24 * 60 * 60,
     },
+    # Report runs stuck in "running" past REPORT_RUN_TIME_LIMIT are queued again.
+    "requeue-stuck-report-runs": {
+        "task": "reporting.requeue_stuck_runs",
+        "schedule": 5 * 60,
+    },
+    # Deadline reminders 30, 7 and 1 days before, each sent once (reporting.deadlines).
+    "send-deadline-reminders": {
+        "task": "reporting.send_deadline_reminders",
+        "schedule": crontab(hour=6, minute=0),  # Europe/Stockholm (CELERY_TIMEZONE)
+    },
 }
+# Tasks that live outside an app's tasks.py.
+CELERY_IMPORTS = ("reporting.deadlines",)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
 from core.api.views import ApiRoot
+from reporting import deadline_urls
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRoot.as_view(), name="api-root"),
@@ -12,6 +13,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("funding.api.urls")),
     path("", include("core.api.urls")),
     path("", include("visits.api.urls")),
+    path("", include("reporting.api.urls")),
+    path("", include(deadline_urls.api_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -28,6 +31,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("visits.urls")),
     path("", include("funding.urls")),
+    path("", include((deadline_urls.page_urlpatterns, "deadlines"))),
+    path("rapporter/", include("reporting.urls")),
     path("api/v1/", include(api_v1)),
 ]
 

@@ -198,6 +198,15 @@ class ApplicationQuerySet(models.QuerySet["Application"]):
             effective_from__lte=day,
         ).filter(Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=day))
 
+    def fixed_in_year(self) -> ApplicationQuerySet:
+        """Applications that gave their centre fixed compensation on at least one day of their
+        year (`fixed_on(day)` for some day): approved (the flag stays when an approved
+        application is withdrawn) and not withdrawn on or before the day it took effect. A
+        centre withdrawn in November was paid until then, so it still owes its annual account."""
+        return self.filter(approved=True, effective_from__isnull=False).filter(
+            Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gt=models.F("effective_from"))
+        )
+
 
 @pghistory.track()
 class Application(models.Model):

@@ -1,0 +1,758 @@
+"""Finance exports and the auditor bundle (DOMAIN.md 4.3 and 5; issue 18 items 6 and 8).
+
+Each table is built once, as columns and rows of plain Python values (`Table`), by one
+function per table; the writers turn the same rows into an XLSX sheet (numeric cells with an
+explicit number format, date cells) or a CSV file the way Swedish Excel opens it (UTF-8 with
+BOM, semicolons, decimal comma, CRLF). Every text cell goes through `safe_text()`, so a name or
+reference beginning with `= + - @`, tab or CR is never run as a formula (OWASP CSV injection).
+
+The outputs hold money and aggregates only: no child, no identity number. Free text typed by
+users (references, purposes, reasons, decision comments) has anything shaped like a valid
+personnummer or samordningsnummer masked, in case one was typed there by mistake. Every table
+costs a fixed number of queries, whatever its length (names resolved in one query per type).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import enum
+import hashlib
+import io
+import re
+import uuid
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from core.exceptions import Conflict
+from core.models import Centre, Organisation, Partner
+from core.money import ZERO
+from funding import ledger
+from funding.allocation import fixed_reference
+from funding.compensation import statements
+from funding.models import (
+    Account,
+    Application,
+    ApplicationTransition,
+    CniValue,
+    Grant,
+    LedgerLeg,
+    LedgerTransaction,
+    RecipientType,
+    TxKind,
+    Weighting,
+)
+from funding.services import scheme_in_force
+from reporting import storage
+from reporting.models import ReportKind, ReportRun
+from reporting.renderers import Rendered
+from visits.identity import luhn_check_digit
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP_TYPE = "application/zip"
+
+# --- Cell values ------------------------------------------------------------------------------
+# A cell whose text begins with one of these is a formula (or starts one) in Excel, LibreOffice
+# and Google Sheets; tab and CR are used to slip past naive checks.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+# Shaped like a personnummer/samordningsnummer: optional century, YYMMDD, optional sign, four.
+_IDENTITY_SHAPE = re.compile(r"(?<![0-9])(?:[0-9]{2})?([0-9]{6})[-+]?([0-9]{3})([0-9])(?![0-9])")
+MASK = "[personnummer borttaget]"
+
+
+def safe_text(value: str) -> str:
+    """Text that no spreadsheet runs as a formula: one leading `'` when it begins with
+    `= + - @`, tab or CR (or LF). Used for every text cell, in XLSX and CSV alike."""
+    if value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _is_identity(yymmdd: str, serial: str, check: str) -> bool:
+    month, day = int(yymmdd[2:4]), int(yymmdd[4:6])
+    if not 1 <= month <= 12:
+        return False
+    if not (1 <= day <= 31 or 61 <= day <= 91):  # samordningsnummer: day + 60
+        return False
+    return luhn_check_digit(yymmdd + serial) == int(check)
+
+
+def scrub(value: str) -> str:
+    """Free text with anything that is a valid personnummer or samordningsnummer (date and
+    check digit) replaced: a report never carries one, even one typed by mistake. Numbers that
+    only look similar (invoice or OCR numbers failing the check) are kept."""
+
+    def replace(match: re.Match[str]) -> str:
+        return MASK if _is_identity(*match.groups()) else match.group(0)
+
+    return _IDENTITY_SHAPE.sub(replace, value)
+
+
+class Kind(enum.Enum):
+    TEXT = "text"
+    MONEY = "money"  # Decimal, two decimals
+    DECIMAL = "decimal"  # exact Decimal (CNI, weights)
+    INT = "int"
+    DATE = "date"
+    DATETIME = "datetime"  # shown in Swedish local time
+    MONTH = "month"  # a date, the first of its month
+    BOOL = "bool"
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    kind: Kind
+    width: int = 14
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str  # the XLSX sheet's name
+    file_name: str  # the CSV file's name
+    columns: tuple[Column, ...]
+    rows: list[tuple[Any, ...]]
+
+
+def _local(value: datetime.datetime) -> datetime.datetime:
+    """Naive Swedish local time, to the minute (spreadsheets have no time zones)."""
+    return timezone.localtime(value).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _yes_no(value: bool) -> str:
+    return _("Ja") if value else _("Nej")
+
+
+# --- CSV --------------------------------------------------------------------------------------
+def _csv_value(kind: Kind, value: Any) -> str:
+    if value is None:
+        return ""
+    if kind is Kind.TEXT:
+        return safe_text(str(value))
+    if kind is Kind.MONEY:
+        return f"{value:.2f}".replace(".", ",")
+    if kind is Kind.DECIMAL:
+        return format(value, "f").replace(".", ",")
+    if kind is Kind.INT:
+        return str(value)
+    if kind is Kind.DATE:
+        return value.isoformat()
+    if kind is Kind.DATETIME:
+        return f"{_local(value):%Y-%m-%d %H:%M}"
+    if kind is Kind.MONTH:
+        return f"{value:%Y-%m}"
+    if kind is Kind.BOOL:
+        return _yes_no(value)
+    raise ValueError(kind)
+
+
+def write_csv(table: Table) -> bytes:
+    """Semicolon-separated, UTF-8 with BOM, decimal comma, CRLF: what Swedish Excel opens as
+    columns without an import dialogue."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([safe_text(column.title) for column in table.columns])
+    for row in table.rows:
+        writer.writerow(
+            [
+                _csv_value(column.kind, value)
+                for column, value in zip(table.columns, row, strict=True)
+            ]
+        )
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+# --- XLSX -------------------------------------------------------------------------------------
+# Number formats are stored in the file as the en-US pattern; Excel shows them in the reader's
+# locale (`1 349 000,00` in Swedish). Set explicitly so amounts never show as General.
+NUMBER_FORMATS = {
+    Kind.MONEY: "#,##0.00",
+    Kind.DECIMAL: "0.00##########",
+    Kind.INT: "0",
+    Kind.DATE: "yyyy-mm-dd",
+    Kind.DATETIME: "yyyy-mm-dd hh:mm",
+    Kind.MONTH: "yyyy-mm",
+}
+XLSX_TEXT_LIMIT = 32767  # Excel's limit for one cell
+
+
+def _xlsx_cell(sheet: WriteOnlyWorksheet, kind: Kind, value: Any) -> WriteOnlyCell | None:
+    if value is None:
+        return None
+    if kind in (Kind.TEXT, Kind.BOOL):
+        text = _yes_no(value) if kind is Kind.BOOL else str(value)
+        # Control characters are illegal in XML; a text never becomes a formula or an error code.
+        text = safe_text(ILLEGAL_CHARACTERS_RE.sub("", text))[:XLSX_TEXT_LIMIT]
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.data_type = "s"
+        return cell
+    if kind is Kind.DATETIME:
+        value = _local(value)
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.number_format = NUMBER_FORMATS[kind]
+    return cell
+
+
+def _write_sheet(workbook: Workbook, table: Table) -> None:
+    sheet = workbook.create_sheet(title=table.title)
+    for index, column in enumerate(table.columns, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = column.width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for column in table.columns:
+        cell = WriteOnlyCell(sheet, value=safe_text(column.title))
+        cell.data_type = "s"
+        cell.font = bold
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        header.append(cell)
+    sheet.append(header)
+    for row in table.rows:
+        sheet.append(
+            [
+                _xlsx_cell(sheet, column.kind, value)
+                for column, value in zip(table.columns, row, strict=True)
+            ]
+        )
+
+
+def write_xlsx(tables: Sequence[Table]) -> bytes:
+    workbook = Workbook(write_only=True)
+    for table in tables:
+        _write_sheet(workbook, table)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- ZIP --------------------------------------------------------------------------------------
+def _zip_time(run: ReportRun) -> tuple[int, int, int, int, int, int]:
+    """Every entry carries the run's creation time: rendering a run twice gives the same bytes."""
+    moment = _local(run.created_at) if run.created_at else datetime.datetime(1980, 1, 1)  # noqa: DTZ001
+    return (moment.year, moment.month, moment.day, moment.hour, moment.minute, 0)
+
+
+def write_zip(run: ReportRun, files: Sequence[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    stamp = _zip_time(run)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+# --- Selectors --------------------------------------------------------------------------------
+def ledger_transactions(grants: Iterable[Grant] | QuerySet[Grant]) -> QuerySet[LedgerTransaction]:
+    """The grants' ledger rows, by grant reference and oldest first, with what a row shows
+    (`ledger.transaction_amount()` reads the prefetched legs). The same shape as the ledger
+    API's `_transactions()`, plus the grant."""
+    return (
+        LedgerTransaction.objects.filter(grant__in=grants)
+        .select_related("created_by", "grant")
+        .prefetch_related(Prefetch("legs", queryset=LedgerLeg.objects.order_by("id")))
+        .order_by("grant__reference", "grant_id", "created_at", "id")
+    )
+
+
+def recipient_names(pairs: Iterable[tuple[str, uuid.UUID | None]]) -> dict[uuid.UUID, str]:
+    """The names of ledger recipients: one query per recipient type that occurs."""
+    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for recipient_type, recipient_id in pairs:
+        if recipient_type and recipient_id is not None:
+            wanted[recipient_type].add(recipient_id)
+    models: dict[str, type[Centre] | type[Partner] | type[Organisation]] = {
+        RecipientType.CENTRE: Centre,
+        RecipientType.PARTNER: Partner,
+        RecipientType.ORGANISATION: Organisation,
+    }
+    names: dict[uuid.UUID, str] = {}
+    for recipient_type, ids in sorted(wanted.items()):
+        model = models.get(recipient_type)
+        if model is not None:
+            names.update(model.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return names
+
+
+def _grants_of_year(run: ReportRun) -> QuerySet[Grant]:
+    return Grant.objects.filter(organisation_id=run.organisation_id, year=run.year)
+
+
+# --- Tables -----------------------------------------------------------------------------------
+def compensation_table(organisation_id: uuid.UUID, year: int) -> Table:
+    """The compensation statements per centre and month (API.md `GET /api/v1/compensation/`)."""
+    rows = [
+        (
+            row.centre_name,
+            row.month,
+            row.visits,
+            row.programme_variable,
+            row.ordinary,
+            row.adjustments,
+            row.total,
+            row.locked,
+        )
+        for row in statements(organisation_id, year)
+    ]
+    return Table(
+        title=_("Ersättning"),
+        file_name="ersattning.csv",
+        columns=(
+            Column(_("BVC"), Kind.TEXT, 32),
+            Column(_("Månad"), Kind.MONTH, 10),
+            Column(_("Besök"), Kind.INT, 8),
+            Column(_("Rörlig ersättning"), Kind.MONEY, 16),
+            Column(_("Ordinarie ersättning"), Kind.MONEY, 16),
+            Column(_("Justeringar"), Kind.MONEY, 14),
+            Column(_("Summa"), Kind.MONEY, 16),
+            Column(_("Låst"), Kind.BOOL, 6),
+        ),
+        rows=rows,
+    )
+
+
+def ledger_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
+    """The ledger journal: amounts signed as API.md (receipts positive; payouts, carry-overs
+    and repayments negative; allocations show their commitment). Rows are numbered so that a
+    reversal can name the row it reverses without an internal id."""
+    transactions = list(ledger_transactions(grants))
+    names = recipient_names((tx.recipient_type, tx.recipient_id) for tx in transactions)
+    number = {tx.pk: index for index, tx in enumerate(transactions, start=1)}
+    rows = [
+        (
+            number[tx.pk],
+            tx.grant.reference,
+            tx.date,
+            tx.get_kind_display(),
+            tx.get_category_display() if tx.category else None,
+            tx.get_recipient_type_display() if tx.recipient_type else None,
+            names.get(tx.recipient_id) if tx.recipient_id else None,
+            ledger.transaction_amount(tx),
+            scrub(tx.reference) or None,
+            number.get(tx.reverses_id) if tx.reverses_id else None,
+            tx.created_by.username,
+            tx.created_at,
+        )
+        for tx in transactions
+    ]
+    return Table(
+        title=_("Huvudbok"),
+        file_name="huvudbok.csv",
+        columns=(
+            Column(_("Nr"), Kind.INT, 6),
+            Column(_("Bidrag"), Kind.TEXT, 16),
+            Column(_("Datum"), Kind.DATE, 11),
+            Column(_("Typ"), Kind.TEXT, 18),
+            Column(_("Kategori"), Kind.TEXT, 28),
+            Column(_("Mottagartyp"), Kind.TEXT, 14),
+            Column(_("Mottagare"), Kind.TEXT, 32),
+            Column(_("Belopp"), Kind.MONEY, 16),
+            Column(_("Referens"), Kind.TEXT, 32),
+            Column(_("Rättar nr"), Kind.INT, 9),
+            Column(_("Registrerad av"), Kind.TEXT, 16),
+            Column(_("Registrerad"), Kind.DATETIME, 17),
+        ),
+        rows=rows,
+    )
+
+
+def allocations_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
+    """Per grant and recipient: what is allocated (net of reversals), what has been paid against
+    it (fixed compensation and partner transfers, as the ledger bounds them) and what is left."""
+    grant_list = list(grants)
+    references = {grant.pk: grant.reference for grant in grant_list}
+    allocations = (
+        LedgerTransaction.objects.filter(grant__in=grant_list, kind=TxKind.ALLOCATION)
+        .order_by("created_at", "id")
+        .values_list("grant_id", "recipient_type", "recipient_id", "reference")
+    )
+    purposes: dict[tuple[uuid.UUID, str, uuid.UUID], list[str]] = {}
+    for grant_id, recipient_type, recipient_id, reference in allocations:
+        if recipient_id is None:  # an allocation always has a recipient
+            continue
+        found = purposes.setdefault((grant_id, recipient_type, recipient_id), [])
+        if reference and reference not in found:
+            found.append(reference)
+    sums = (
+        LedgerLeg.objects.filter(
+            transaction__grant__in=grant_list,
+            transaction__recipient_id__isnull=False,
+            account__in=[Account.ALLOCATED, Account.PAID],
+        )
+        .values_list(
+            "transaction__grant_id", "transaction__recipient_type", "transaction__recipient_id"
+        )
+        .annotate(
+            allocated=Coalesce(Sum("amount", filter=Q(account=Account.ALLOCATED)), ZERO),
+            paid=Coalesce(
+                Sum(
+                    "amount",
+                    filter=Q(
+                        account=Account.PAID,
+                        transaction__category__in=list(ledger.ALLOCATION_BOUND),
+                    ),
+                ),
+                ZERO,
+            ),
+        )
+    )
+    figures = {(g, t, r): (allocated, paid) for g, t, r, allocated, paid in sums}
+    names = recipient_names((t, r) for _g, t, r in purposes)
+    keys = sorted(
+        purposes,
+        key=lambda k: (references[k[0]], str(k[0]), k[1], names.get(k[2], ""), str(k[2])),
+    )
+    rows = []
+    for key in keys:
+        grant_id, recipient_type, recipient_id = key
+        allocated, paid = figures.get(key, (ZERO, ZERO))
+        rows.append(
+            (
+                references[grant_id],
+                RecipientType(recipient_type).label,
+                names.get(recipient_id),
+                scrub("; ".join(purposes[key])) or None,
+                allocated,
+                paid,
+                allocated - paid,
+            )
+        )
+    return Table(
+        title=_("Fördelningar"),
+        file_name="fordelningar.csv",
+        columns=(
+            Column(_("Bidrag"), Kind.TEXT, 16),
+            Column(_("Mottagartyp"), Kind.TEXT, 14),
+            Column(_("Mottagare"), Kind.TEXT, 32),
+            Column(_("Ändamål"), Kind.TEXT, 32),
+            Column(_("Fördelat"), Kind.MONEY, 16),
+            Column(_("Utbetalt mot fördelningen"), Kind.MONEY, 18),
+            Column(_("Kvar att betala"), Kind.MONEY, 16),
+        ),
+        rows=rows,
+    )
+
+
+def _fixed_years(grant: Grant) -> dict[str, int]:
+    """Purpose → year of the fixed allocations that may sit on `grant` (`Fast ersättning
+    <year>`): the grant's own year and its neighbours (a pool may be posted for another year)."""
+    return {fixed_reference(year): year for year in (grant.year - 1, grant.year, grant.year + 1)}
+
+
+def allocation_decisions_table(grant: Grant) -> Table:
+    """Each allocation of the grant (and each reversal of one), as decided. A fixed allocation
+    also shows what decided its amount: the centre's child CNI and listed children 0–5 as they
+    stood when it was posted, and the weight under the year's weighting (left empty when the
+    scheme was changed after the posting, so the weighting then is not known)."""
+    transactions = list(
+        LedgerTransaction.objects.filter(grant=grant)
+        .filter(
+            Q(kind=TxKind.ALLOCATION) | Q(kind=TxKind.REVERSAL, reverses__kind=TxKind.ALLOCATION)
+        )
+        .select_related("created_by", "reverses")
+        .prefetch_related(Prefetch("legs", queryset=LedgerLeg.objects.order_by("id")))
+        .order_by("created_at", "id")
+    )
+    names = recipient_names((tx.recipient_type, tx.recipient_id) for tx in transactions)
+    number = {tx.pk: index for index, tx in enumerate(transactions, start=1)}
+    fixed_years = _fixed_years(grant)
+
+    def fixed_year(tx: LedgerTransaction) -> int | None:
+        original = tx.reverses if tx.kind == TxKind.REVERSAL and tx.reverses else tx
+        if original.recipient_type != RecipientType.CENTRE:
+            return None
+        return fixed_years.get(original.reference)
+
+    fixed_centres = {
+        tx.recipient_id
+        for tx in transactions
+        if tx.recipient_id is not None and fixed_year(tx) is not None
+    }
+    cni_values: dict[uuid.UUID, list[CniValue]] = defaultdict(list)
+    for value in CniValue.objects.child_cni().filter(centre_id__in=fixed_centres):
+        cni_values[value.centre_id].append(value)
+    years = sorted({year for tx in transactions if (year := fixed_year(tx)) is not None})
+    schemes = {
+        year: scheme_in_force(organisation_id=grant.organisation_id, year=year) for year in years
+    }
+
+    def cni_at(centre_id: uuid.UUID, moment: datetime.datetime) -> CniValue | None:
+        # What `CniValue.objects.current_for()` answered at `moment`.
+        known = [v for v in cni_values.get(centre_id, []) if v.created_at <= moment]
+        return max(known, key=lambda v: (v.reference_date, v.created_at), default=None)
+
+    rows = []
+    for tx in transactions:
+        year = fixed_year(tx)
+        cni: CniValue | None = None
+        weight: Decimal | None = None
+        weighting: str | None = None
+        if year is not None and tx.recipient_id is not None:
+            posted = tx.reverses if tx.kind == TxKind.REVERSAL and tx.reverses else tx
+            cni = cni_at(tx.recipient_id, posted.created_at)
+            scheme = schemes[year]
+            if cni is not None and (scheme.pk is None or scheme.updated_at <= posted.created_at):
+                weighting = str(Weighting(scheme.weighting).label)
+                if scheme.weighting == Weighting.CNI:
+                    weight = cni.value
+                elif cni.listed_children:
+                    weight = cni.value * cni.listed_children
+        rows.append(
+            (
+                number[tx.pk],
+                tx.date,
+                tx.get_kind_display(),
+                tx.get_recipient_type_display() if tx.recipient_type else None,
+                names.get(tx.recipient_id) if tx.recipient_id else None,
+                scrub(tx.reference) or None,
+                ledger.transaction_amount(tx),
+                number.get(tx.reverses_id) if tx.reverses_id else None,
+                year,
+                cni.value if cni is not None else None,
+                cni.listed_children if cni is not None else None,
+                f"{cni.source}, {cni.reference_date:%Y-%m-%d}" if cni is not None else None,
+                weighting,
+                weight,
+                tx.created_by.username,
+                tx.created_at,
+            )
+        )
+    return Table(
+        title=_("Fördelningsbeslut"),
+        file_name="fordelningsbeslut.csv",
+        columns=(
+            Column(_("Nr"), Kind.INT, 6),
+            Column(_("Datum"), Kind.DATE, 11),
+            Column(_("Typ"), Kind.TEXT, 16),
+            Column(_("Mottagartyp"), Kind.TEXT, 14),
+            Column(_("Mottagare"), Kind.TEXT, 32),
+            Column(_("Ändamål"), Kind.TEXT, 32),
+            Column(_("Belopp"), Kind.MONEY, 16),
+            Column(_("Rättar nr"), Kind.INT, 9),
+            Column(_("Fast ersättning för år"), Kind.INT, 10),
+            Column(_("Barn-CNI"), Kind.DECIMAL, 10),
+            Column(_("Listade barn 0–5 år"), Kind.INT, 10),
+            Column(_("CNI-källa"), Kind.TEXT, 18),
+            Column(_("Fördelningsgrund"), Kind.TEXT, 28),
+            Column(_("Vikt"), Kind.DECIMAL, 14),
+            Column(_("Registrerad av"), Kind.TEXT, 16),
+            Column(_("Registrerad"), Kind.DATETIME, 17),
+        ),
+        rows=rows,
+    )
+
+
+def _fixed_applications(grant: Grant) -> QuerySet[Application]:
+    """The applications behind the grant's fixed allocations: for each centre allocated fixed
+    money, its application for the year the allocation was for."""
+    fixed_years = _fixed_years(grant)
+    pairs = set(
+        LedgerTransaction.objects.filter(
+            grant=grant,
+            kind=TxKind.ALLOCATION,
+            recipient_type=RecipientType.CENTRE,
+            reference__in=list(fixed_years),
+        ).values_list("recipient_id", "reference")
+    )
+    match = Q(pk__in=[])
+    for centre_id, reference in sorted(pairs, key=str):
+        match |= Q(centre_id=centre_id, year=fixed_years[reference])
+    return Application.objects.filter(match)
+
+
+def application_decisions_table(applications: QuerySet[Application]) -> Table:
+    rows = [
+        (
+            application.centre.name,
+            application.year,
+            application.get_status_display(),
+            application.submitted_at,
+            application.decided_by.username if application.decided_by else None,
+            application.decided_at,
+            application.effective_from,
+            application.withdrawn_on,
+            scrub(application.decision_comment) or None,
+        )
+        for application in applications.select_related("centre", "decided_by").order_by(
+            "centre__name", "year", "id"
+        )
+    ]
+    return Table(
+        title=_("Ansökningar"),
+        file_name="ansokningar.csv",
+        columns=(
+            Column(_("BVC"), Kind.TEXT, 32),
+            Column(_("År"), Kind.INT, 6),
+            Column(_("Status"), Kind.TEXT, 14),
+            Column(_("Inskickad"), Kind.DATETIME, 17),
+            Column(_("Beslutad av"), Kind.TEXT, 16),
+            Column(_("Beslutad"), Kind.DATETIME, 17),
+            Column(_("Gäller från"), Kind.DATE, 11),
+            Column(_("Återtagen"), Kind.DATE, 11),
+            Column(_("Beslutskommentar"), Kind.TEXT, 40),
+        ),
+        rows=rows,
+    )
+
+
+def application_events_table(applications: QuerySet[Application]) -> Table:
+    transitions = (
+        ApplicationTransition.objects.filter(application__in=applications)
+        .select_related("application__centre", "by")
+        .order_by("application__centre__name", "application__year", "application_id", "at", "id")
+    )
+    rows = [
+        (
+            event.application.centre.name,
+            event.application.year,
+            event.get_kind_display(),
+            event.by.username,
+            event.at,
+            scrub(event.comment) or None,
+        )
+        for event in transitions
+    ]
+    return Table(
+        title=_("Ansökningshändelser"),
+        file_name="ansokningshandelser.csv",
+        columns=(
+            Column(_("BVC"), Kind.TEXT, 32),
+            Column(_("År"), Kind.INT, 6),
+            Column(_("Händelse"), Kind.TEXT, 20),
+            Column(_("Av"), Kind.TEXT, 16),
+            Column(_("Tidpunkt"), Kind.DATETIME, 17),
+            Column(_("Kommentar"), Kind.TEXT, 40),
+        ),
+        rows=rows,
+    )
+
+
+def finance_tables(run: ReportRun) -> list[Table]:
+    """The three tables of the yearly finance export, for the run's organisation and year."""
+    grants = list(_grants_of_year(run))
+    return [
+        compensation_table(run.organisation_id, run.year),
+        ledger_table(grants),
+        allocations_table(grants),
+    ]
+
+
+# --- Renderers --------------------------------------------------------------------------------
+def render_finance_xlsx(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    return Rendered(write_xlsx(finance_tables(run)), XLSX_TYPE, "xlsx")
+
+
+def render_finance_csv(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    files = [(table.file_name, write_csv(table)) for table in finance_tables(run)]
+    return Rendered(write_zip(run, files), ZIP_TYPE, "zip")
+
+
+REPORT_FILE_NAMES = {
+    ReportKind.SOCIALSTYRELSEN: "aterrapportering.pdf",
+    ReportKind.SKL: "slutrapport.pdf",
+}
+MANIFEST_NAME = "manifest.txt"
+
+
+def submitted_report(grant: Grant) -> ReportRun:
+    """The grant's submitted report (återrapportering or SKL final report), else Conflict."""
+    submitted = (
+        ReportRun.objects.filter(
+            grant=grant,
+            organisation_id=grant.organisation_id,
+            kind__in=list(REPORT_FILE_NAMES),
+            submitted_at__isnull=False,
+        )
+        .order_by("-submitted_at")
+        .first()
+    )
+    if submitted is None or not submitted.file_name:
+        raise Conflict(
+            _("Bidragets rapport måste vara inskickad innan revisionsunderlaget kan skapas.")
+        )
+    return submitted
+
+
+def _manifest(grant: Grant, report: ReportRun, files: Sequence[tuple[str, bytes]]) -> bytes:
+    state = ledger.figures(grant)
+    assert report.submitted_at is not None  # `submitted_report()` found it submitted
+    submitted = _local(report.submitted_at)
+
+    def kr(value: Decimal) -> str:
+        return _csv_value(Kind.MONEY, value)
+
+    lines = [
+        _("Revisionsunderlag"),
+        "",
+        f"{_('Organisation')}: {grant.organisation.name}",
+        f"{_('Bidragsgivare')}: {grant.get_funder_display()}",
+        f"{_('Beslut (diarienummer)')}: {grant.reference}",
+        f"{_('År')}: {grant.year}",
+        f"{_('Mottaget')}: {grant.received_on:%Y-%m-%d}",
+        f"{_('Används senast')}: {grant.use_by:%Y-%m-%d}",
+        f"{_('Redovisas senast')}: {grant.report_due:%Y-%m-%d}",
+        f"{_('Rapport inskickad')}: {submitted:%Y-%m-%d %H:%M}",
+        "",
+        _("Bidragets siffror ur huvudboken (kronor):"),
+        f"{_('Mottaget')}: {kr(state.amount)}",
+        f"{_('Fördelat')}: {kr(state.allocated)}",
+        f"{_('Utbetalt')}: {kr(state.paid_out)}",
+        f"{_('Överfört till senare år')}: {kr(state.carried_over)}",
+        f"{_('Återbetalt')}: {kr(state.repaid)}",
+        f"{_('Saldo')}: {kr(state.balance)}",
+        f"{_('Oanvänt')}: {kr(state.unused)}",
+        f"{_('Att återbetala')}: {kr(state.repayment_due)}",
+        f"{_('Status')}: {_('avslutat') if state.closed else _('öppet')}",
+        "",
+        _("Filer (sha256, storlek i byte, namn):"),
+    ]
+    lines += [
+        f"{hashlib.sha256(content).hexdigest()}  {len(content)}  {name}" for name, content in files
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
+
+
+def render_auditor_bundle(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    """One ZIP for an auditor or the funder: the submitted report as filed, the grant's ledger,
+    its allocation decisions and the application decisions behind the fixed allocations, and
+    a manifest with every file's checksum and the grant's figures."""
+    if run.grant_id is None:
+        raise Conflict(_("Revisionsunderlaget gäller ett bidrag."))
+    grant = Grant.objects.select_related("organisation").get(pk=run.grant_id)
+    report = submitted_report(grant)
+    pdf = storage.read(report.file_name)
+    if report.sha256 and hashlib.sha256(pdf).hexdigest() != report.sha256:
+        raise Conflict(_("Den inskickade rapportens fil stämmer inte med sin kontrollsumma."))
+    applications = _fixed_applications(grant)
+    files: list[tuple[str, bytes]] = [
+        (REPORT_FILE_NAMES[ReportKind(report.kind)], pdf),
+        *(
+            (table.file_name, write_csv(table))
+            for table in (
+                ledger_table([grant]),
+                allocation_decisions_table(grant),
+                application_decisions_table(applications),
+                application_events_table(applications),
+            )
+        ),
+    ]
+    files.append((MANIFEST_NAME, _manifest(grant, report, files)))
+    return Rendered(write_zip(run, files), ZIP_TYPE, "zip")

@@ -1,0 +1,43 @@
+"""Celery tasks of the report runs: thin wrappers around `reporting.services`.
+
+`run_report` gets the run's id only; everything else is read from the database in the worker.
+It acknowledges late (a lost worker's message is delivered again; the body is idempotent) and
+retries transient database errors with a growing delay, then fails the run with a reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from reporting import services
+
+MAX_RETRIES = 3
+RETRY_BASE_SECONDS = 5
+
+
+def retry_countdown(retries: int) -> int:
+    """5, 10, 20 … seconds: exponential backoff."""
+    return int(RETRY_BASE_SECONDS * 2**retries)
+
+
+@shared_task(name="reporting.run_report", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def run_report(self: Any, run_id: str) -> str:
+    try:
+        # A retry takes over the run its own earlier attempt left running.
+        return services.run_report_body(run_id, takeover=self.request.retries > 0)
+    except services.TRANSIENT_ERRORS as exc:
+        retries = self.request.retries
+        if retries >= self.max_retries:
+            services.run_give_up(run_id)
+            return services.Outcome.FAILED
+        if self.request.is_eager:
+            # No worker to come back later (development without Redis): try again at once.
+            return str(run_report.apply(args=[run_id], retries=retries + 1, throw=True).get())
+        raise self.retry(exc=exc, countdown=retry_countdown(retries)) from None
+
+
+@shared_task(name="reporting.requeue_stuck_runs")
+def requeue_stuck_runs() -> int:
+    return services.requeue_stuck()

@@ -1,0 +1,598 @@
+"""The report-run machinery as plain functions (reporting.services, reporting.tasks).
+
+Renderers are replaced by a fake one here: the real ones are tested with their own modules."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError, OperationalError, transaction
+from django.utils import timezone
+
+from core.exceptions import Conflict
+from core.models import Role
+from funding import ledger
+from funding.models import Application, ApplicationStatus
+from reporting import renderers, services, tasks
+from reporting.models import NarrativeVersion, ReportRun, RunStatus
+from reporting.renderers import Rendered
+from tests.core.factories import CentreFactory, OrganisationFactory, member
+
+pytestmark = pytest.mark.django_db
+D = datetime.date
+
+
+# --- Shared set-up (imported by the other report tests) ----------------------------------------
+class FakeRenderer:
+    """Stands in for reporting.renderers.renderer_for(kind): records its calls; `fail_with`
+    makes the next calls raise (a list: one exception per call, then success)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, str]]] = []
+        self.fail_with: list[BaseException] = []
+
+    def __call__(self, kind: str):  # renderer_for
+        def render(run: ReportRun, narratives):
+            self.calls.append((str(run.pk), kind, dict(narratives)))
+            if self.fail_with:
+                raise self.fail_with.pop(0)
+            return Rendered(f"%PDF fake {kind} {run.year}".encode(), "application/pdf", "pdf")
+
+        return render
+
+
+@pytest.fixture
+def fake_renderer(monkeypatch, settings, tmp_path):
+    settings.REPORT_STORE = tmp_path / "reports"
+    fake = FakeRenderer()
+    monkeypatch.setattr(renderers, "renderer_for", fake)
+    return fake
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the calling process, as without REDIS_URL (also when CI sets one)."""
+    from config.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    """The task's `delay`, recorded instead of run."""
+    delay = mock.Mock()
+    monkeypatch.setattr(tasks.run_report, "delay", delay)
+    return delay
+
+
+@pytest.fixture
+def org():
+    return OrganisationFactory(name="Region Örebro län")
+
+
+@pytest.fixture
+def other_org():
+    return OrganisationFactory(name="Linköpings kommun")
+
+
+@pytest.fixture
+def finance(org):
+    return member(Role.FINANCE, organisation=org)
+
+
+@pytest.fixture
+def cbhv(org):
+    return member(Role.CBHV, organisation=org)
+
+
+@pytest.fixture
+def centre(org):
+    return CentreFactory(organisation=org, name="Varberga")
+
+
+@pytest.fixture
+def other_centre(org):
+    return CentreFactory(organisation=org, name="Mikaeli")
+
+
+@pytest.fixture
+def manager(centre):
+    return member(Role.CENTRE_MANAGER, centre=centre)
+
+
+@pytest.fixture
+def nurse(centre):
+    return member(Role.NURSE, centre=centre)
+
+
+def make_grant(org, by, *, reference="23RS9581", funder="socialstyrelsen", year=2023):
+    return ledger.grant_create(
+        user=by,
+        organisation=org,
+        funder=funder,
+        reference=reference,
+        year=year,
+        amount=Decimal("1349000.00"),
+        received_on=D(year, 3, 1),
+        use_by=D(year, 12, 31),
+        report_due=D(year + 1, 3, 1),
+    )
+
+
+@pytest.fixture
+def grant(org, finance):
+    return make_grant(org, finance)
+
+
+def fixed_compensation(centre, year, by):
+    """An approved application as the services leave one: the centre had fixed compensation."""
+    return Application.objects.create(
+        centre=centre,
+        year=year,
+        status=ApplicationStatus.APPROVED,
+        approved=True,
+        decided_at=timezone.now(),
+        decided_by=by,
+        effective_from=D(year, 1, 1),
+        nurse_hours_per_week=Decimal("8.0"),
+        social_services_contacted=False,
+        planned_visits=10,
+        programme="full",
+        target_families="Alla",
+        start_date=D(year, 1, 1),
+        transport="car",
+        created_by=by,
+    )
+
+
+def request_and_run(user, kind, year, **subject):
+    """Request, then run the task body as the worker would (after commit)."""
+    run, _created = services.report_request(user, kind, year, **subject)
+    services.run_report_body(str(run.pk))
+    run.refresh_from_db()
+    return run
+
+
+# --- Requesting and enqueueing -----------------------------------------------------------------
+def test_the_task_is_enqueued_after_commit_with_the_run_id_only(
+    finance, grant, no_enqueue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run, created = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+        assert not no_enqueue.called  # not before commit
+    assert created and run.status == RunStatus.QUEUED
+    assert len(callbacks) == 1
+    callbacks[0]()
+    no_enqueue.assert_called_once_with(str(run.pk))
+
+
+def test_nothing_is_enqueued_when_the_transaction_rolls_back(
+    finance, grant, no_enqueue, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+        raise RuntimeError("rolled back")
+    assert callbacks == []
+    assert not no_enqueue.called
+    assert not ReportRun.objects.exists()
+
+
+def test_an_identical_request_while_active_gets_that_run_and_after_done_a_new_one(
+    finance, cbhv, grant, fake_renderer, no_enqueue
+):
+    first, created = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    again, created_again = services.report_request(cbhv, "socialstyrelsen", 2023, grant=grant.pk)
+    assert created and not created_again and again.pk == first.pk
+    assert services.run_report_body(first.pk) == services.Outcome.DONE
+    newer, created_newer = services.report_request(cbhv, "socialstyrelsen", 2023, grant=grant.pk)
+    assert created_newer and newer.pk != first.pk
+    assert ReportRun.objects.count() == 2
+
+
+def test_losing_the_race_on_the_active_index_returns_the_winners_run(
+    finance, grant, no_enqueue, monkeypatch
+):
+    winner, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    real = services._active_run
+    calls = []
+
+    def not_yet_visible(subject):
+        calls.append(subject)
+        return None if len(calls) == 1 else real(subject)  # the other insert not seen at first
+
+    monkeypatch.setattr(services, "_active_run", not_yet_visible)
+    run, created = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    assert (run.pk, created) == (winner.pk, False)
+    assert ReportRun.objects.count() == 1
+
+
+def test_a_failed_run_can_be_tried_again(finance, grant, fake_renderer, no_enqueue):
+    fake_renderer.fail_with = [Conflict("Bidraget saknar uppgifter.")]
+    failed = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    assert failed.status == RunStatus.FAILED
+    retried, created = services.report_retry(finance, failed)
+    assert created and retried.pk != failed.pk and retried.status == RunStatus.QUEUED
+
+
+# --- Validation and roles ----------------------------------------------------------------------
+def errors_of(exc_info) -> dict[str, list[str]]:
+    return exc_info.value.message_dict
+
+
+def test_grant_reports_need_a_grant_in_scope_of_the_right_funder_and_year(
+    org, other_org, finance, grant, no_enqueue
+):
+    other = make_grant(other_org, member(Role.FINANCE, organisation=other_org), reference="X1")
+    skl = make_grant(org, finance, reference="SKL-1", funder="skl", year=2023)
+    cases = [
+        ({}, "grant"),
+        ({"grant": other.pk}, "grant"),  # another organisation's grant: 400, not 404
+        ({"grant": skl.pk}, "grant"),  # not from Socialstyrelsen
+        ({"grant": grant.pk, "centre": CentreFactory(organisation=org).pk}, "centre"),
+    ]
+    for subject, field in cases:
+        with pytest.raises(ValidationError) as exc:
+            services.report_request(finance, "socialstyrelsen", 2023, **subject)
+        assert field in errors_of(exc), subject
+    with pytest.raises(ValidationError) as exc:
+        services.report_request(finance, "socialstyrelsen", 2024, grant=grant.pk)
+    assert "year" in errors_of(exc)
+    with pytest.raises(ValidationError) as exc:
+        services.report_request(finance, "nonsense", 2023)
+    assert "kind" in errors_of(exc)
+    assert not ReportRun.objects.exists()
+
+
+def test_the_halsoval_account_needs_a_centre_with_fixed_compensation_that_year(
+    org, finance, cbhv, centre, other_centre, manager, no_enqueue
+):
+    fixed_compensation(centre, 2025, by=cbhv)
+    with pytest.raises(ValidationError) as exc:
+        services.report_request(manager, "halsoval", 2024, centre=centre.pk)
+    assert "centre" in errors_of(exc)
+    # A manager's request for another centre is a 400 on centre (an id outside her scope).
+    fixed_compensation(other_centre, 2025, by=cbhv)
+    with pytest.raises(ValidationError) as exc:
+        services.report_request(manager, "halsoval", 2025, centre=other_centre.pk)
+    assert "centre" in errors_of(exc)
+    run, created = services.report_request(manager, "halsoval", 2025, centre=centre.pk)
+    assert created and run.organisation == org and run.centre == centre
+    run2, _ = services.report_request(finance, "halsoval", 2025, centre=other_centre.pk)
+    assert run2.centre == other_centre
+
+
+def test_roles(org, finance, cbhv, manager, nurse, grant, no_enqueue):
+    for user in (nurse, member(Role.LOG_REVIEWER, organisation=org)):
+        with pytest.raises(PermissionDenied):
+            services.report_request(user, "finance_xlsx", 2023)
+    with pytest.raises(PermissionDenied):  # a centre manager: only her centre's account
+        services.report_request(manager, "socialstyrelsen", 2023, grant=grant.pk)
+    for user in (finance, cbhv):
+        run, _ = services.report_request(user, "finance_xlsx", 2023)
+        assert run.organisation == org and run.grant is None and run.centre is None
+
+
+def test_finance_exports_ask_for_the_organisation_when_the_user_has_several(
+    org, other_org, finance, no_enqueue
+):
+    member(Role.FINANCE, organisation=other_org, user=finance)
+    finance.__dict__.pop("scope", None)
+    with pytest.raises(ValidationError) as exc:
+        services.report_request(finance, "finance_csv", 2023)
+    assert "organisation" in errors_of(exc)
+    run, _ = services.report_request(finance, "finance_csv", 2023, organisation=other_org.pk)
+    assert run.organisation == other_org
+
+
+# --- The task body -----------------------------------------------------------------------------
+def test_the_body_renders_stores_and_records_the_file(finance, grant, fake_renderer, no_enqueue):
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    content = b"%PDF fake socialstyrelsen 2023"
+    assert run.status == RunStatus.DONE
+    assert run.file_name == f"{run.pk}.pdf"
+    assert run.size == len(content) and run.content_type == "application/pdf"
+    assert (run.started_at and run.finished_at) and run.attempts == 1 and run.error == ""
+    from reporting import storage
+
+    assert storage.read(run.file_name) == content
+    import hashlib
+
+    assert run.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_the_body_is_idempotent(finance, grant, fake_renderer, no_enqueue, settings):
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    sha, finished = run.sha256, run.finished_at
+    assert services.run_report_body(str(run.pk)) == services.Outcome.SKIPPED
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.SKIPPED
+    run.refresh_from_db()
+    assert (run.sha256, run.finished_at, run.attempts) == (sha, finished, 1)
+    assert len(fake_renderer.calls) == 1
+    assert [p.name for p in settings.REPORT_STORE.iterdir()] == [f"{run.pk}.pdf"]
+    # Unknown or malformed ids do nothing either.
+    assert services.run_report_body("not-a-uuid") == services.Outcome.SKIPPED
+    assert services.run_report_body("00000000-0000-0000-0000-000000000000") == "skipped"
+
+
+def test_a_run_running_in_another_attempt_is_left_alone(finance, grant, fake_renderer, no_enqueue):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    ReportRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=1
+    )
+    assert services.run_report_body(run.pk) == services.Outcome.SKIPPED
+    assert fake_renderer.calls == []
+
+
+def test_an_attempt_that_lost_the_run_does_not_store_its_file(
+    finance, grant, fake_renderer, no_enqueue, monkeypatch
+):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    real = fake_renderer.__call__
+
+    def taken_over_while_rendering(kind):
+        render = real(kind)
+
+        def wrapped(r, narratives):
+            out = render(r, narratives)
+            ReportRun.objects.filter(pk=r.pk).update(attempts=r.attempts + 1)  # requeued, retaken
+            return out
+
+        return wrapped
+
+    monkeypatch.setattr(renderers, "renderer_for", taken_over_while_rendering)
+    assert services.run_report_body(run.pk) == services.Outcome.SUPERSEDED
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.sha256 == ""
+
+
+def test_a_conflict_from_the_renderer_fails_the_run_with_its_reason(
+    finance, grant, fake_renderer, no_enqueue
+):
+    fake_renderer.fail_with = [Conflict("Bidraget har ingen redovisningsperiod.")]
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    assert run.status == RunStatus.FAILED
+    assert run.error == "Bidraget har ingen redovisningsperiod."
+    assert run.finished_at is not None and run.sha256 == ""
+
+
+def test_a_validation_error_from_the_renderer_fails_the_run_without_retry(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    fake_renderer.fail_with = [ValidationError("Texten om samverkan saknas.")]
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.FAILED
+    run.refresh_from_db()
+    assert (run.status, run.error, run.attempts) == ("failed", "Texten om samverkan saknas.", 1)
+
+
+def test_an_unexpected_error_fails_the_run_with_a_plain_reason_and_no_details(
+    finance, grant, fake_renderer, no_enqueue, caplog
+):
+    fake_renderer.fail_with = [KeyError("19800101-1234 hemlig")]
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    assert run.status == RunStatus.FAILED
+    assert "tekniskt fel" in run.error and "hemlig" not in run.error
+    assert "KeyError" in caplog.text
+    assert "19800101-1234" not in caplog.text  # the message (which could hold data) is not logged
+
+
+def test_a_transient_database_error_leaves_the_run_queued_for_the_retry(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    fake_renderer.fail_with = [OperationalError("server closed the connection")]
+    with pytest.raises(OperationalError):
+        services.run_report_body(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and run.attempts == 1
+
+
+def test_the_task_retries_a_transient_error_then_finishes(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    fake_renderer.fail_with = [OperationalError("deadlock"), OperationalError("timeout")]
+    result = tasks.run_report.apply(args=[str(run.pk)])  # eager: retries run at once
+    assert result.get() == services.Outcome.DONE
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE and run.attempts == 3
+    assert len(fake_renderer.calls) == 3
+
+
+def test_in_a_worker_the_retry_waits_longer_each_time(finance, grant, fake_renderer, no_enqueue):
+    from celery.exceptions import Retry
+
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    countdowns = []
+    for retries in range(tasks.MAX_RETRIES):
+        fake_renderer.fail_with = [OperationalError("deadlock")]
+        tasks.run_report.push_request(retries=retries, is_eager=False, id=f"t{retries}")
+        try:
+            with (
+                mock.patch.object(tasks.run_report, "retry", side_effect=Retry()) as retry,
+                pytest.raises(Retry),
+            ):
+                tasks.run_report.run(str(run.pk))
+        finally:
+            tasks.run_report.pop_request()
+        countdowns.append(retry.call_args.kwargs["countdown"])
+        run.refresh_from_db()
+        assert run.status == RunStatus.QUEUED  # left for the retry
+    assert countdowns == [5, 10, 20]
+
+
+def test_a_retry_takes_over_the_run_its_attempt_left_running(
+    finance, grant, fake_renderer, no_enqueue, monkeypatch
+):
+    """If the database failed so badly that the run could not go back to queued, the retry
+    still proceeds (a duplicate delivery of a fresh task would not)."""
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    fake_renderer.fail_with = [OperationalError("gone")]
+    monkeypatch.setattr(services, "_release", lambda *a: None)
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.DONE
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE and run.attempts == 2
+
+
+def test_when_the_retries_are_used_up_the_run_fails_with_a_reason(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    fake_renderer.fail_with = [OperationalError("down")] * (tasks.MAX_RETRIES + 1)
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.FAILED
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "Försök igen" in run.error
+    assert run.attempts == tasks.MAX_RETRIES + 1
+
+
+def test_release_survives_a_database_that_still_fails(finance, grant, no_enqueue, monkeypatch):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("still down")
+
+    monkeypatch.setattr(services, "_owned", broken)
+    services._release(run.pk, 1)  # logs, does not raise
+
+
+# --- Stuck runs --------------------------------------------------------------------------------
+def test_requeue_stuck_picks_up_old_running_and_queued_runs(
+    org, finance, cbhv, grant, centre, no_enqueue, django_capture_on_commit_callbacks, settings
+):
+    settings.REPORT_RUN_TIME_LIMIT = 600
+    old = timezone.now() - datetime.timedelta(minutes=11)
+    stuck, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    ReportRun.objects.filter(pk=stuck.pk).update(
+        status=RunStatus.RUNNING, started_at=old, attempts=1
+    )
+    lost, _ = services.report_request(finance, "finance_xlsx", 2023)
+    ReportRun.objects.filter(pk=lost.pk).update(created_at=old)
+    fresh, _ = services.report_request(finance, "finance_csv", 2023)
+    ReportRun.objects.filter(pk=fresh.pk).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+    hopeless, _ = services.report_request(finance, "auditor_bundle", 2023, grant=grant.pk)
+    ReportRun.objects.filter(pk=hopeless.pk).update(
+        status=RunStatus.RUNNING, started_at=old, attempts=services.MAX_ATTEMPTS
+    )
+    no_enqueue.reset_mock()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.requeue_stuck_runs.apply().get() == 2
+    assert sorted(c.args[0] for c in no_enqueue.call_args_list) == sorted(
+        [str(stuck.pk), str(lost.pk)]
+    )
+    status = dict(ReportRun.objects.values_list("pk", "status"))
+    assert status[stuck.pk] == status[lost.pk] == RunStatus.QUEUED
+    assert status[fresh.pk] == RunStatus.RUNNING
+    assert status[hopeless.pk] == RunStatus.FAILED
+    # Picked up once per time limit: the next beat leaves them alone.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.requeue_stuck() == 0
+
+
+def test_a_requeued_run_is_rendered_by_the_next_task(finance, grant, fake_renderer, no_enqueue):
+    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    old = timezone.now() - datetime.timedelta(hours=1)
+    ReportRun.objects.filter(pk=run.pk).update(status="running", started_at=old, attempts=1)
+    assert services.requeue_stuck() == 1
+    assert services.run_report_body(run.pk) == services.Outcome.DONE
+
+
+def test_the_time_limit_setting(settings):
+    settings.REPORT_RUN_TIME_LIMIT = datetime.timedelta(minutes=3)
+    assert services.time_limit() == datetime.timedelta(minutes=3)
+    settings.REPORT_RUN_TIME_LIMIT = 90
+    assert services.time_limit() == datetime.timedelta(seconds=90)
+    del settings.REPORT_RUN_TIME_LIMIT
+    assert services.time_limit() == datetime.timedelta(minutes=15)
+
+
+# --- Submitting --------------------------------------------------------------------------------
+def test_submitting_freezes_the_report(finance, cbhv, grant, fake_renderer, no_enqueue):
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    submitted, changed = services.report_submit(cbhv, run)
+    assert changed and submitted.submitted_at is not None and submitted.submitted_by == cbhv
+    again, changed_again = services.report_submit(finance, submitted)
+    assert not changed_again and again.submitted_at == submitted.submitted_at
+    # The database refuses any change to the submitted row (the freeze trigger).
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ReportRun.objects.filter(pk=run.pk).update(sha256="f" * 64)
+    # A submitted report is never replaced: a new request is a conflict.
+    with pytest.raises(Conflict):
+        services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    # And a redelivered task still does nothing.
+    assert services.run_report_body(run.pk) == services.Outcome.SKIPPED
+
+
+def test_submit_rules(org, finance, cbhv, manager, centre, grant, fake_renderer, no_enqueue):
+    queued, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    with pytest.raises(Conflict):
+        services.report_submit(cbhv, queued)  # not done
+    services.run_report_body(queued.pk)
+    queued.refresh_from_db()
+    newer = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    services.report_submit(cbhv, newer)
+    with pytest.raises(Conflict):  # another run of the same report is already submitted
+        services.report_submit(cbhv, queued)
+    export = request_and_run(finance, "finance_xlsx", 2023)
+    with pytest.raises(Conflict):  # exports are not submitted
+        services.report_submit(finance, export)
+    fixed_compensation(centre, 2025, by=cbhv)
+    account = request_and_run(manager, "halsoval", 2025, centre=centre.pk)
+    with pytest.raises(PermissionDenied):  # finance reads the centre's account, never submits
+        services.report_submit(finance, account)
+    other_manager = member(Role.CENTRE_MANAGER, centre=CentreFactory(organisation=org))
+    with pytest.raises(PermissionDenied):
+        services.report_submit(other_manager, account)
+    assert services.report_submit(manager, account)[1]
+
+
+# --- Narratives --------------------------------------------------------------------------------
+def save(user, subject_kwargs, section, text):
+    return services.narrative_save(user, section=section, text=text, **subject_kwargs)
+
+
+def test_narratives_are_versioned_and_rendered_with_the_latest(
+    org, finance, cbhv, grant, fake_renderer, no_enqueue
+):
+    subject = {"kind": "socialstyrelsen", "organisation": org, "year": 2023, "grant": grant}
+    v1, created1 = save(cbhv, subject, "use", "Första texten.")
+    v2, created2 = save(cbhv, subject, "use", "Andra texten.")
+    same, created3 = save(cbhv, subject, "use", "  Andra texten. ")
+    other, _ = save(cbhv, subject, "comments", "Inget att tillägga.")
+    assert (v1.version, v2.version, created1, created2) == (1, 2, True, True)
+    assert same.pk == v2.pk and not created3
+    assert NarrativeVersion.objects.count() == 3
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    assert fake_renderer.calls[-1][2] == {"use": "Andra texten.", "comments": "Inget att tillägga."}
+    assert sorted(run.narrative_versions) == sorted([str(v2.pk), str(other.pk)])
+
+
+def test_who_writes_narratives_and_when_they_freeze(
+    org, finance, cbhv, manager, centre, grant, fake_renderer, no_enqueue
+):
+    subject = {"kind": "socialstyrelsen", "organisation": org, "year": 2023, "grant": grant}
+    for user in (finance, manager):
+        with pytest.raises(PermissionDenied):
+            save(user, subject, "use", "Text")
+    with pytest.raises(ValidationError):
+        save(cbhv, subject, "no_such_section", "Text")
+    account = {"kind": "halsoval", "organisation": org, "year": 2025, "centre": centre}
+    assert save(manager, account, "development", "Vi fortsätter.")[1]
+    with pytest.raises(PermissionDenied):  # the manager writes her account, not CBHV
+        save(cbhv, account, "development", "Text")
+    run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    services.report_submit(cbhv, run)
+    with pytest.raises(Conflict):
+        save(cbhv, subject, "use", "För sent.")
