@@ -1,0 +1,104 @@
+"""The annual PDF reports (DOMAIN.md 5; issue: reports 2–5), rendered in a Celery worker.
+
+Django templates (templates/reports/pdf/) → HTML → WeasyPrint, with the machine's fonts and a
+URL fetcher that only reads local files: a report never reaches the network. Every figure comes
+from `reporting.selectors`; the narrative sections are the CBHV's or the centre manager's texts.
+Aggregates only: no identity number or name of a child, and counts of children or families of
+1–4 are shown as "<5".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+
+from reporting import charts, selectors
+from reporting.models import ReportKind, ReportRun
+from reporting.narratives import SECTIONS
+from reporting.renderers import Rendered
+
+PDF = "application/pdf"
+CATEGORY_LABELS = {
+    "programme_variable": "Rörlig ersättning för gemensamma hembesök (2 500 kr)",
+    "fixed": "Fast ersättning till BVC",
+    "partner_transfer": "Överföring till samverkansparter",
+    "coordination": "Egen samordning",
+}
+
+
+def _sections(kind: str, narratives: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [(heading, narratives.get(key, "").strip()) for key, heading in SECTIONS[kind]]
+
+
+def html_to_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    fetcher = URLFetcher(allowed_protocols={"file"})
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    return pdf
+
+
+def _render(template: str, context: dict[str, Any]) -> Rendered:
+    context = {"generated": timezone.localdate(), **context}
+    html = render_to_string(f"reports/pdf/{template}", context)
+    return Rendered(content=html_to_pdf(html), content_type=PDF, extension="pdf")
+
+
+def _chart(activity: selectors.Activity) -> str:
+    return mark_safe(  # noqa: S308 - built from numbers and fixed labels in reporting.charts
+        charts.visits_per_month_svg(
+            activity.per_month,
+            title=f"Hembesök per månad {activity.year}, med och utan socialtjänsten",
+        )
+    )
+
+
+def _grant_context(run: ReportRun, kind: str, narratives: Mapping[str, str]) -> dict[str, Any]:
+    grant = run.grant
+    assert grant is not None  # a grant report always names its grant (a database check)
+    account = selectors.grant_account(grant)
+    activity = selectors.programme_activity(run.organisation_id, run.year)
+    return {
+        "organisation": run.organisation.name,
+        "grant": grant,
+        "account": account,
+        "categories": [
+            (CATEGORY_LABELS[c], amount) for c, amount in account.paid_by_category.items()
+        ],
+        "activity": activity,
+        "chart": _chart(activity),
+        "sections": _sections(kind, narratives),
+    }
+
+
+def render_socialstyrelsen(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    context = _grant_context(run, ReportKind.SOCIALSTYRELSEN, narratives)
+    return _render("socialstyrelsen.html", context)
+
+
+def render_skl(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    context = _grant_context(run, ReportKind.SKL, narratives)
+    return _render("skl.html", context)
+
+
+def render_halsoval(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    centre = run.centre
+    assert centre is not None  # a centre account always names its centre (a database check)
+    account = selectors.centre_account(centre, run.year)
+    return _render(
+        "halsoval.html",
+        {
+            "organisation": run.organisation.name,
+            "centre": centre,
+            "year": run.year,
+            "account": account,
+            "activity": account.activity,
+            "chart": _chart(account.activity),
+            "sections": _sections(ReportKind.HALSOVAL, narratives),
+        },
+    )

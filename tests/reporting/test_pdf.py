@@ -1,0 +1,235 @@
+"""The PDF reports as plain functions (issue: reports 2–5, 11): text through pypdf, totals
+equal to the grant's figures from the API, no identity numbers, the chart equal to the
+selector's counts, the small-number rule, and the selectors' query count."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from pypdf import PdfReader
+
+from core.models import Centre, Role, User
+from funding.models import Grant
+from reporting import charts, pdf, selectors
+from reporting.models import ReportKind, ReportRun
+from tests.core.factories import CentreFactory, member
+from tests.visits.factories import EnrolmentFactory, log_visit
+
+pytestmark = pytest.mark.django_db
+IDENTITY = re.compile(r"\b\d{6}(?:\d{2})?[-+]?\d{4}\b")
+
+
+def text_of(content: bytes) -> tuple[str, int]:
+    reader = PdfReader(io.BytesIO(content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    return re.sub(r"[\u00a0\u202f]", " ", text), len(reader.pages)
+
+
+def grant_run(reference: str, kind: str = ReportKind.SOCIALSTYRELSEN) -> ReportRun:
+    grant = Grant.objects.get(reference=reference)
+    return ReportRun(
+        kind=kind,
+        organisation=grant.organisation,
+        year=grant.year,
+        grant=grant,
+        requested_by=User.objects.get(username="cbhv"),
+    )
+
+
+def swedish(amount: str) -> str:
+    whole, cents = amount.split(".")
+    return f"{int(whole):,}".replace(",", " ") + f",{cents} kr"
+
+
+def test_socialstyrelsen_report_shows_the_grants_figures_as_the_api_does(demo, api_client_for):
+    run = grant_run("23RS9581")
+    rendered = pdf.render_socialstyrelsen(run, {"use": "Utökade hembesök i fyra områden."})
+    assert rendered.content.startswith(b"%PDF") and rendered.extension == "pdf"
+    text, pages = text_of(rendered.content)
+    assert 2 <= pages <= 6
+    assert "Återrapportering av statsbidrag" in text
+    assert "23RS9581" in text and "Region Örebro län" in text
+    assert f"Sida 1 av {pages}" in text and f"Sida {pages} av {pages}" in text
+    figures = (
+        api_client_for(User.objects.get(username="finance"))
+        .get(f"/api/v1/grants/{run.grant_id}/")
+        .data
+    )
+    for field in ("amount", "paid_out", "unused", "repaid", "balance", "repayment_due"):
+        assert swedish(figures[field]) in text, field
+    assert "1 349 000,00 kr" in text
+    assert "Utökade hembesök i fyra områden." in text
+    assert "(ej ifyllt)" in text  # the sections not yet written
+    assert not IDENTITY.search(text)
+
+
+def test_no_child_names_or_identities_reach_the_pdf(demo):
+    from visits.models import Child
+
+    text, _pages = text_of(pdf.render_socialstyrelsen(grant_run("23RS9581"), {}).content)
+    names = set(Child.objects.values_list("family_name", flat=True)) - {""}
+    assert names and not any(name in text for name in names)
+    identities = set(Child.objects.values_list("identity", flat=True))
+    assert not any(identity[-4:] in text and identity in text for identity in identities)
+
+
+def test_the_chart_draws_the_selectors_counts():
+    months = [selectors.MonthCount(m, m % 3, 12 - m) for m in range(1, 13)]
+    svg = charts.visits_per_month_svg(months, title="Test")
+    drawn = {
+        (series, int(month)): int(count)
+        for series, month, count in re.findall(
+            r'data-series="(\w+)" data-month="(\d+)" data-count="(\d+)"', svg
+        )
+    }
+    for m in months:
+        assert drawn[("with", m.month)] == m.with_social_services
+        assert drawn[("without", m.month)] == m.without_social_services
+    heights = {
+        (series, int(month)): float(h)
+        for series, month, h in re.findall(
+            r'data-series="(\w+)" data-month="(\d+)" [^>]* height="([\d.]+)"', svg
+        )
+    }
+    # Heights are proportional to the counts: the largest (11, January without) is the tallest.
+    tallest = max(heights.values())
+    assert heights[("without", 1)] == tallest
+    for (series, month), h in heights.items():
+        count = drawn[(series, month)]
+        assert h == pytest.approx(tallest * count / 11, abs=0.01)
+    assert charts.bar_heights([0, 0], 100) == [0.0, 0.0]
+
+
+def test_chart_counts_in_the_pdf_come_from_the_selector(demo):
+    run = grant_run("23RS9581")
+    activity = selectors.programme_activity(run.organisation_id, 2023)
+    assert sum(m.with_social_services for m in activity.per_month) == (
+        activity.home_with_social_services
+    )
+    assert sum(m.with_social_services + m.without_social_services for m in activity.per_month) == (
+        activity.home_visits
+    )
+
+
+@pytest.mark.parametrize("n,expected", [(0, "0"), (1, "<5"), (4, "<5"), (5, "5"), (312, "312")])
+def test_small_number_rule(n, expected):
+    assert selectors.shown(n) == expected
+
+
+def test_a_centre_with_three_children_shows_less_than_five(settings):
+    centre = CentreFactory()
+    manager = member(Role.CENTRE_MANAGER, centre=centre)
+    today = timezone.localdate()
+    enrolments = [EnrolmentFactory(child__current_centre=centre) for _ in range(3)]
+    for enrolment in enrolments:
+        log_visit(enrolment, date=today, social_services_present=True, slot="")
+    activity = selectors.programme_activity(centre.organisation_id, today.year)
+    assert activity.children_enrolled == 3 and activity.home_with_social_services == 3
+    run = ReportRun(
+        kind=ReportKind.HALSOVAL,
+        organisation=centre.organisation,
+        year=today.year,
+        centre=centre,
+        requested_by=manager,
+    )
+    text, _pages = text_of(pdf.render_halsoval(run, {"development": "Fler hembesök."}).content)
+    line = next(row for row in text.splitlines() if "Barn inskrivna" in row)
+    assert line.endswith("<5")
+    assert "Fler hembesök." in text and centre.name in text
+    assert not IDENTITY.search(text)
+
+
+def test_skl_report_is_the_same_selectors_in_another_template(demo):
+    run = grant_run("23RS9581", kind=ReportKind.SKL)
+    text, _pages = text_of(pdf.render_skl(run, {"results": "Fler familjer nåddes."}).content)
+    assert "Slutrapport" in text and "Fler familjer nåddes." in text
+    for heading in ("Resultat", "Hur arbetet ska bestå", "Utmaningar", "Behov"):
+        assert heading in text
+
+
+def test_selectors_use_a_fixed_number_of_queries(demo):
+    centre = Centre.objects.get(name="Vivalla/Lundby")
+    grant = Grant.objects.get(reference="23RS9581")
+    for call in (
+        lambda: selectors.programme_activity(centre.organisation_id, 2023),
+        lambda: selectors.grant_account(grant),
+        lambda: selectors.centre_account(centre, timezone.localdate().year),
+    ):
+        with CaptureQueriesContext(connection) as few:
+            call()
+        assert len(few) <= 12
+    # The same count for a year without data.
+    with CaptureQueriesContext(connection) as busy:
+        selectors.programme_activity(centre.organisation_id, 2024)
+    with CaptureQueriesContext(connection) as empty:
+        selectors.programme_activity(centre.organisation_id, 2099)
+    assert len(busy) == len(empty)
+
+
+def test_grant_account_matches_the_ledger(demo):
+    grant = Grant.objects.get(reference="23RS9581")
+    account = selectors.grant_account(grant)
+    assert sum(account.paid_by_category.values()) == account.figures.paid_out
+    assert (
+        sum(line.paid for line in account.recipients) + account.paid_by_category["coordination"]
+        == account.figures.paid_out
+    )
+    assert datetime.date(2023, 12, 31) == grant.use_by
+
+
+@pytest.fixture
+def eager(settings, tmp_path):
+    from config.celery import app
+
+    settings.REPORT_STORE = tmp_path / "reports"
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
+def test_request_submit_and_bundle_with_the_real_renderers(
+    demo, eager, api_client_for, django_capture_on_commit_callbacks
+):
+    """The whole path as a user takes it: request the grant report, download the PDF, submit
+    it, then the auditor bundle holds that very file."""
+    import hashlib
+    import zipfile
+
+    grant = Grant.objects.get(reference="23RS9581")
+    cbhv = api_client_for(User.objects.get(username="cbhv"))
+    with django_capture_on_commit_callbacks(execute=True):
+        made = cbhv.post(
+            "/api/v1/reports/",
+            {"kind": "socialstyrelsen", "year": 2023, "grant": str(grant.pk)},
+            format="json",
+        )
+    assert made.status_code == 202
+    run = cbhv.get(f"/api/v1/reports/{made.data['id']}/").data
+    assert run["status"] == "done", run
+    download = cbhv.get(f"/api/v1/reports/{run['id']}/file/")
+    body = b"".join(download.streaming_content) if download.streaming else download.content
+    assert download["Content-Type"] == "application/pdf"
+    assert hashlib.sha256(body).hexdigest() == run["sha256"]
+    assert "23RS9581" in text_of(body)[0]
+    assert cbhv.post(f"/api/v1/reports/{run['id']}/submit/").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        bundle = cbhv.post(
+            "/api/v1/reports/",
+            {"kind": "auditor_bundle", "year": 2023, "grant": str(grant.pk)},
+            format="json",
+        )
+    state = cbhv.get(f"/api/v1/reports/{bundle.data['id']}/").data
+    assert state["status"] == "done", state
+    archive = cbhv.get(f"/api/v1/reports/{state['id']}/file/")
+    data = b"".join(archive.streaming_content) if archive.streaming else archive.content
+    with zipfile.ZipFile(io.BytesIO(data)) as zipped:
+        pdfs = [n for n in zipped.namelist() if n.endswith(".pdf")]
+        assert pdfs and zipped.read(pdfs[0]) == body
