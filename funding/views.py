@@ -33,9 +33,10 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from core.exceptions import Conflict
 from core.models import Centre, Organisation, Role, User
+from core.money import ZERO
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
-from funding import cni_import
+from funding import cni_import, compensation
 from funding.forms import (
     ApplicationForm,
     ApproveForm,
@@ -690,6 +691,14 @@ def centre_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     current = next((v for v in cni_values if v.kind == "child_cni"), None)
     schemes = _thresholds([centre.organisation_id])
     threshold = _threshold(schemes, centre.organisation_id, year)
+    # The centre's compensation this year: for its manager, and for finance and CBHV.
+    sees_money = scope.has_role_at(Role.CENTRE_MANAGER, centre_id=centre.pk) or any(
+        scope.has_role_in(role, organisation_id=centre.organisation_id)
+        for role in (Role.FINANCE, Role.CBHV)
+    )
+    statements = (
+        compensation.statements(centre.organisation_id, year, centre=centre) if sees_money else None
+    )
     return render(
         request,
         "funding/centre_detail.html",
@@ -707,6 +716,8 @@ def centre_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             or scope.has_role_in(Role.FINANCE, organisation_id=centre.organisation_id)
             or scope.has_role_in(Role.ADMIN, organisation_id=centre.organisation_id),
             "can_apply": _is_staff_of(user, centre.pk) and not {year, year + 1} <= applied_years,
+            "statements": statements,
+            "statement_total": sum((r.total for r in statements), ZERO) if statements else ZERO,
         },
     )
 

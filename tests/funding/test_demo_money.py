@@ -85,3 +85,17 @@ def test_linkoping_has_its_grant_and_the_conditional_leanlink_agreement(demo, ap
     # Örebro's finance never sees Linköping's money, and the other way round.
     assert "Dnr 2021/0880" not in _grants(api_client_for(User.objects.get(username="finance")))
     assert Partner.objects.get(name="Leanlink").organisation.name == "Linköpings kommun"
+
+
+def test_the_approved_centre_earns_no_programme_variable_while_it_has_fixed_compensation(demo):
+    from funding.models import Application
+
+    approved = Application.objects.get(centre__name="Vivalla/Lundby", approved=True)
+    during = VisitCompensation.objects.filter(
+        centre=approved.centre,
+        visit__date__gte=approved.effective_from,
+        visit__date__year=approved.year,
+    )
+    assert during.filter(visit__kva_codes__contains=["ZV509"], visit__place="home").exists()
+    assert not during.filter(type="programme_variable").exists()
+    assert not during.filter(pv_amount__gt=0).exists()

@@ -693,3 +693,17 @@ def test_paying_a_month_beyond_the_balance_posts_nothing(client, org, finance, a
     assert 'role="alert"' in html and "Månaden kostar" in html
     assert payouts(small) == 0
     assert not CentreMonth.objects.exists()
+
+
+def test_centre_page_shows_this_years_compensation_to_its_manager_not_its_nurse(demo, client):
+    from core.models import Centre, User
+
+    vivalla = Centre.objects.get(name="Vivalla/Lundby")
+    url = f"/bvc/{vivalla.pk}/"
+    client.force_login(User.objects.get(username="nurse_vivalla"))
+    assert 'id="money-heading"' not in client.get(url).content.decode()
+    for username in ("manager_vivalla", "finance", "cbhv"):
+        client.force_login(User.objects.get(username=username))
+        page = client.get(url).content.decode().replace("\xa0", " ")
+        assert 'id="money-heading"' in page and "Summa för året" in page
+        assert re.search(r"\d,\d\d kr", page)
