@@ -35,6 +35,8 @@ def visits_per_month_svg(months: Sequence[MonthCount], *, title: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-labelledby="chart-title">',
         f'<title id="chart-title">{escape(title)}</title>',
+        "<desc>Stapeldiagram: antal genomförda hembesök per månad, mörka staplar med "
+        "socialtjänsten (ZV509), ljusa utan.</desc>",
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" '
         'stroke="#444" stroke-width="1"/>',
         f'<text x="{left - 6}" y="{top + 4}" font-size="10" text-anchor="end">{peak}</text>',

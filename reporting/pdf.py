@@ -10,8 +10,11 @@ Aggregates only: no identity number or name of a child, and counts of children o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -36,11 +39,26 @@ def _sections(kind: str, narratives: Mapping[str, str]) -> list[tuple[str, str]]
 
 def html_to_pdf(html: str) -> bytes:
     from weasyprint import HTML
+
+    pdf: bytes = HTML(string=html, url_fetcher=_local_fetcher()).write_pdf()
+    return pdf
+
+
+def _local_fetcher() -> Any:
+    """A URL fetcher that reads only files under the project's templates and static folders:
+    a report never reaches the network, nor other files of the machine."""
     from weasyprint.urls import URLFetcher
 
-    fetcher = URLFetcher(allowed_protocols={"file"})
-    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
-    return pdf
+    allowed = [(settings.BASE_DIR / folder).resolve() for folder in ("templates", "static")]
+
+    class LocalOnly(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            path = Path(unquote(urlsplit(url).path)).resolve() if url.startswith("file:") else None
+            if path is None or not any(path.is_relative_to(root) for root in allowed):
+                raise ValueError(f"Refused to fetch {url[:80]} while rendering a report")
+            return super().fetch(url, headers)
+
+    return LocalOnly(allowed_protocols={"file"})
 
 
 def _render(template: str, context: dict[str, Any]) -> Rendered:

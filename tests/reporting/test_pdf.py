@@ -233,3 +233,15 @@ def test_request_submit_and_bundle_with_the_real_renderers(
     with zipfile.ZipFile(io.BytesIO(data)) as zipped:
         pdfs = [n for n in zipped.namelist() if n.endswith(".pdf")]
         assert pdfs and zipped.read(pdfs[0]) == body
+
+
+def test_the_renderer_fetches_nothing_outside_the_project(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not an image")
+    fetcher = pdf._local_fetcher()
+    for url in (f"file://{secret}", "http://example.org/x.png", "https://example.org/x.css"):
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+    # An HTML that asks for outside resources still renders, without them.
+    html = f'<html><body><img src="file://{secret}"><p>Hej</p></body></html>'
+    assert pdf.html_to_pdf(html).startswith(b"%PDF")
