@@ -325,11 +325,7 @@ def payout_post(
         )
     with transaction.atomic():
         locked = _locked(grant)  # serialises payouts on this grant
-        _open(locked)
-        if date > locked.use_by:
-            raise Conflict(_("Bidraget får inte användas efter %s.") % locked.use_by)
-        if recipient_type == RecipientType.PARTNER:
-            _require_agreement_condition(locked, recipient_id, date)
+        # The input's limits (400) answer before the grant's state (409), as API.md orders.
         _require_balance(locked, amount)
         if category in ALLOCATION_BOUND:
             open_allocation = recipient_open_allocation(locked, recipient_type, recipient_id)
@@ -345,6 +341,11 @@ def payout_post(
                         ]
                     }
                 )
+        _open(locked)
+        if date > locked.use_by:
+            raise Conflict(_("Bidraget får inte användas efter %s.") % locked.use_by)
+        if recipient_type == RecipientType.PARTNER:
+            _require_agreement_condition(locked, recipient_id, date)
         return _post(
             grant=locked,
             user=user,

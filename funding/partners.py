@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.exceptions import Conflict
@@ -78,20 +79,23 @@ def agreement_allocate(
             {"grant": [_("Överenskommelsen gäller inte bidragets år (%s).") % grant.year]}
         )
     purpose = _purpose(agreement, grant.year)
-    already = LedgerTransaction.objects.filter(
-        grant=grant,
-        kind=TxKind.ALLOCATION,
-        recipient_type=RecipientType.PARTNER,
-        recipient_id=agreement.partner_id,
-        reference=purpose,
-        reversed_by__isnull=True,
-    ).exists()
-    if already:
-        raise Conflict(_("Överenskommelsen är redan fördelad på bidraget."))
-    return ledger.allocation_post(
-        user=user,
-        grant=grant,
-        recipient=agreement.partner,
-        amount=agreement.yearly_amount,
-        purpose=purpose,
-    )
+    with transaction.atomic():
+        # Check and post under the grant's row lock: two requests cannot both allocate.
+        locked = Grant.objects.select_for_update().get(pk=grant.pk)
+        already = LedgerTransaction.objects.filter(
+            grant=locked,
+            kind=TxKind.ALLOCATION,
+            recipient_type=RecipientType.PARTNER,
+            recipient_id=agreement.partner_id,
+            reference=purpose,
+            reversed_by__isnull=True,
+        ).exists()
+        if already:
+            raise Conflict(_("Överenskommelsen är redan fördelad på bidraget."))
+        return ledger.allocation_post(
+            user=user,
+            grant=locked,
+            recipient=agreement.partner,
+            amount=agreement.yearly_amount,
+            purpose=purpose,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
-from reporting.selectors import MonthCount
+from reporting.selectors import MonthCount, shown
 
 MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
 WITH_COLOUR = "#0b5c8a"
@@ -39,7 +39,7 @@ def visits_per_month_svg(months: Sequence[MonthCount], *, title: str) -> str:
         "socialtjänsten (ZV509), ljusa utan.</desc>",
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" '
         'stroke="#444" stroke-width="1"/>',
-        f'<text x="{left - 6}" y="{top + 4}" font-size="10" text-anchor="end">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + 4}" font-size="10" text-anchor="end">{shown(peak)}</text>',
         f'<text x="{left - 6}" y="{height - bottom}" font-size="10" text-anchor="end">0</text>',
     ]
     for i, month in enumerate(months):

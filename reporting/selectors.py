@@ -32,8 +32,9 @@ def shown(n: int) -> str:
 
 
 def share(part: int, whole: int) -> str:
-    """A share in per cent with one decimal, Swedish style ("37,5 %"); "–" without a whole."""
-    if whole == 0:
+    """A share in per cent with one decimal, Swedish style ("37,5 %"); "–" without a whole,
+    or when either count is small (a share of 3 out of 3 would reveal the hidden count)."""
+    if whole == 0 or 0 < part < SMALL or whole < SMALL:
         return "–"
     return f"{Decimal(part * 100) / Decimal(whole):.1f}".replace(".", ",") + " %"
 

@@ -296,6 +296,11 @@ def report_request(
         active = _active_run(subject)
         if active is not None:
             return active, False
+        if kind == ReportKind.AUDITOR_BUNDLE and subject.grant is not None:
+            # The bundle holds the submitted grant report: without one it cannot be made.
+            from reporting.exports import submitted_report
+
+            submitted_report(subject.grant)
         try:
             with transaction.atomic():
                 run = ReportRun.objects.create(**subject.lookup(), requested_by=user)
@@ -607,6 +612,12 @@ def narrative_save(
     text = text.replace("\r\n", "\n").strip()
     if len(text) > NARRATIVE_MAX_LENGTH:
         raise ValidationError({section: [_("Högst %(n)d tecken.") % {"n": NARRATIVE_MAX_LENGTH}]})
+    from reporting.exports import scrub
+
+    if scrub(text) != text:
+        raise ValidationError(
+            {section: [_("Texten innehåller ett personnummer; en rapport får inte innehålla det.")]}
+        )
     if is_submitted(subject):
         raise Conflict(_("Rapporten är inlämnad; texterna kan inte ändras."))
     for _attempt in range(5):

@@ -29,6 +29,7 @@ from core.exceptions import Conflict
 from core.models import Organisation, Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
+from funding.filters import MAX_YEAR, MIN_YEAR
 from funding.models import Application, Grant
 from reporting import services, storage
 from reporting.forms import NarrativeForm, ReportRequestForm
@@ -56,9 +57,12 @@ def download_name(run: ReportRun) -> str:
 def download_response(user: User, run: ReportRun) -> FileResponse:
     """The run's file as an attachment, not cached, not sniffed; the download is logged
     (without a patient: reports hold aggregates). The caller has checked the user's scope."""
-    path = storage.path_of(run.file_name)
+    try:
+        handle = open(storage.path_of(run.file_name), "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError as exc:  # the store was lost or is not shared with the worker
+        raise Http404 from exc
     response = FileResponse(
-        open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
+        handle,
         as_attachment=True,
         filename=download_name(run),
         content_type=run.content_type or "application/octet-stream",
@@ -210,7 +214,7 @@ def _run_context(user: User, run: ReportRun) -> dict[str, Any]:
 
 def _subject_for_page(user: User, kind: str, year: int, pk: uuid.UUID) -> Subject:
     """The narrative page's subject, within the user's scope (404 otherwise)."""
-    if kind not in SECTIONS:
+    if kind not in SECTIONS or not MIN_YEAR <= year <= MAX_YEAR:
         raise Http404
     if kind in GRANT_KINDS:
         grant = get_object_or_404(
@@ -223,6 +227,8 @@ def _subject_for_page(user: User, kind: str, year: int, pk: uuid.UUID) -> Subjec
         centre = get_object_or_404(
             services.centres_for_requests(user).select_related("organisation"), pk=pk
         )
+        if not services.has_fixed_compensation_in(centre, year):
+            raise Http404  # no fixed compensation that year: no account to write
         subject = Subject(kind, centre.organisation, year, centre=centre)
     else:  # pragma: no cover - every kind with sections is a grant or centre kind
         raise Http404

@@ -211,3 +211,11 @@ def test_api_agreements(org, finance, leanlink, api_client_for):
     stranger = api_client_for(member(Role.FINANCE, organisation=OrganisationFactory()))
     assert stranger.get("/api/v1/partner-agreements/").data["results"] == []
     assert stranger.post(allocate, {"grant": str(grant.pk)}, format="json").status_code == 404
+
+
+def test_a_payout_too_large_and_too_early_answers_400_before_409(org, finance, leanlink):
+    grant = grant_2021(org, finance)
+    partners.agreement_allocate(user=finance, agreement=agreement(finance, leanlink), grant=grant)
+    with pytest.raises(ValidationError) as exc:
+        transfer(grant, finance, leanlink, "700000.01", datetime.date(2021, 1, 2))
+    assert "amount" in exc.value.message_dict

@@ -141,6 +141,12 @@ def test_a_centre_with_three_children_shows_less_than_five(settings):
     text, _pages = text_of(pdf.render_halsoval(run, {"development": "Fler hembesök."}).content)
     line = next(row for row in text.splitlines() if "Barn inskrivna" in row)
     assert line.endswith("<5")
+    # Visit counts could point at the same children: small ones are hidden too, with shares.
+    joint = next(row for row in text.splitlines() if "med socialtjänsten (ZV509)" in row)
+    assert joint.endswith("<5 (–)")
+    extra = next(row for row in text.splitlines() if "Extra besök" in row)
+    assert extra.endswith("<5")
+    assert selectors.share(50, 100) == "50,0 %" and selectors.share(3, 100) == "–"
     assert "Fler hembesök." in text and centre.name in text
     assert not IDENTITY.search(text)
 
@@ -245,3 +251,26 @@ def test_the_renderer_fetches_nothing_outside_the_project(tmp_path):
     # An HTML that asks for outside resources still renders, without them.
     html = f'<html><body><img src="file://{secret}"><p>Hej</p></body></html>'
     assert pdf.html_to_pdf(html).startswith(b"%PDF")
+
+
+def test_bundle_without_a_submitted_report_is_refused_and_a_lost_file_is_not_found(
+    demo, eager, api_client_for, django_capture_on_commit_callbacks, settings
+):
+    import os
+
+    grant = Grant.objects.get(reference="24RS0316")
+    finance = api_client_for(User.objects.get(username="finance"))
+    refused = finance.post(
+        "/api/v1/reports/",
+        {"kind": "auditor_bundle", "year": 2024, "grant": str(grant.pk)},
+        format="json",
+    )
+    assert refused.status_code == 409
+    with django_capture_on_commit_callbacks(execute=True):
+        made = finance.post(
+            "/api/v1/reports/", {"kind": "finance_csv", "year": 2024}, format="json"
+        )
+    run = ReportRun.objects.get(pk=made.data["id"])
+    assert run.status == "done"
+    os.remove(settings.REPORT_STORE / run.file_name)
+    assert finance.get(f"/api/v1/reports/{run.pk}/file/").status_code == 404

@@ -194,6 +194,15 @@ def test_narratives_freeze_when_the_report_is_submitted(
 def test_the_centre_manager_writes_her_centres_account(login, org, cbhv, manager, centre):
     url = reverse("reporting:narratives", args=["halsoval", 2025, centre.pk])
     client = login(manager)
+    # No fixed compensation that year: no account to write.
+    assert client.get(url).status_code == 404
+    fixed_compensation(centre, 2025, by=cbhv)
+    assert client.get(url).status_code == 200
+    too_far = reverse("reporting:narratives", args=["halsoval", 99999999999, centre.pk])
+    assert client.post(too_far, {"development": "x"}).status_code == 404
+    refused = client.post(url, {"development": "Barnet 20250301-1237 har flyttat."})
+    assert refused.status_code == 400 and "personnummer" in refused.content.decode()
+    assert not NarrativeVersion.objects.exists()
     assert client.post(url, {"development": "Vi utvecklar samarbetet."}).status_code == 302
     other = CentreFactory(organisation=org)
     assert (

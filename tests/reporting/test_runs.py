@@ -482,7 +482,7 @@ def test_requeue_stuck_picks_up_old_running_and_queued_runs(
     ReportRun.objects.filter(pk=fresh.pk).update(
         status=RunStatus.RUNNING, started_at=timezone.now()
     )
-    hopeless, _ = services.report_request(finance, "auditor_bundle", 2023, grant=grant.pk)
+    hopeless, _ = services.report_request(finance, "finance_xlsx", 2024)
     ReportRun.objects.filter(pk=hopeless.pk).update(
         status=RunStatus.RUNNING, started_at=old, attempts=services.MAX_ATTEMPTS
     )
