@@ -19,7 +19,6 @@ import datetime
 import enum
 import hashlib
 import io
-import re
 import uuid
 import zipfile
 from collections import defaultdict
@@ -61,7 +60,10 @@ from funding.services import scheme_in_force
 from reporting import storage
 from reporting.models import ReportKind, ReportRun
 from reporting.renderers import Rendered
-from visits.identity import luhn_check_digit
+from visits.identity import MASK as MASK  # re-exported: what a masked number reads as
+from visits.identity import mask_identities
+
+scrub = mask_identities  # every free-text field of an export goes through it
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_TYPE = "application/zip"
@@ -71,10 +73,6 @@ ZIP_TYPE = "application/zip"
 # and Google Sheets; tab and CR are used to slip past naive checks.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
-# Shaped like a personnummer/samordningsnummer: optional century, YYMMDD, optional sign, four.
-_IDENTITY_SHAPE = re.compile(r"(?<![0-9])(?:[0-9]{2})?([0-9]{6})[-+]?([0-9]{3})([0-9])(?![0-9])")
-MASK = "[personnummer borttaget]"
-
 
 def safe_text(value: str) -> str:
     """Text that no spreadsheet runs as a formula: one leading `'` when it begins with
@@ -82,26 +80,6 @@ def safe_text(value: str) -> str:
     if value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
-
-
-def _is_identity(yymmdd: str, serial: str, check: str) -> bool:
-    month, day = int(yymmdd[2:4]), int(yymmdd[4:6])
-    if not 1 <= month <= 12:
-        return False
-    if not (1 <= day <= 31 or 61 <= day <= 91):  # samordningsnummer: day + 60
-        return False
-    return luhn_check_digit(yymmdd + serial) == int(check)
-
-
-def scrub(value: str) -> str:
-    """Free text with anything that is a valid personnummer or samordningsnummer (date and
-    check digit) replaced: a report never carries one, even one typed by mistake. Numbers that
-    only look similar (invoice or OCR numbers failing the check) are kept."""
-
-    def replace(match: re.Match[str]) -> str:
-        return MASK if _is_identity(*match.groups()) else match.group(0)
-
-    return _IDENTITY_SHAPE.sub(replace, value)
 
 
 class Kind(enum.Enum):

@@ -20,10 +20,10 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from reporting import charts, selectors
-from reporting.exports import scrub
 from reporting.models import ReportKind, ReportRun
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
+from visits.identity import mask_identities
 
 PDF = "application/pdf"
 CATEGORY_LABELS = {
@@ -37,7 +37,10 @@ CATEGORY_LABELS = {
 def _sections(kind: str, narratives: Mapping[str, str]) -> list[tuple[str, str]]:
     """The written sections; saving refuses identity numbers, and this masks any that got in
     some other way (a report never carries one)."""
-    return [(heading, scrub(narratives.get(key, "").strip())) for key, heading in SECTIONS[kind]]
+    return [
+        (heading, mask_identities(narratives.get(key, "").strip()))
+        for key, heading in SECTIONS[kind]
+    ]
 
 
 def html_to_pdf(html: str) -> bytes:

@@ -48,6 +48,7 @@ from reporting.models import (
     RunStatus,
 )
 from reporting.narratives import SECTIONS
+from visits.identity import mask_identities
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def time_limit() -> datetime.timedelta:
     value = getattr(settings, "REPORT_RUN_TIME_LIMIT", DEFAULT_TIME_LIMIT)
     if isinstance(value, datetime.timedelta):
         return value
-    return datetime.timedelta(seconds=float(value))
+    return datetime.timedelta(seconds=int(value))
 
 
 # --- Subjects ---------------------------------------------------------------------------------
@@ -612,9 +613,7 @@ def narrative_save(
     text = text.replace("\r\n", "\n").strip()
     if len(text) > NARRATIVE_MAX_LENGTH:
         raise ValidationError({section: [_("Högst %(n)d tecken.") % {"n": NARRATIVE_MAX_LENGTH}]})
-    from reporting.exports import scrub
-
-    if scrub(text) != text:
+    if mask_identities(text) != text:
         raise ValidationError(
             {section: [_("Texten innehåller ett personnummer; en rapport får inte innehålla det.")]}
         )

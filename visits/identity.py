@@ -207,3 +207,29 @@ def _year_of_short_form(yy: int, month: int, day: int, *, plus: bool, today: dat
     if plus:
         year -= 100
     return year
+
+
+# --- Keeping identity numbers out of reports ----------------------------------------------------
+# Shaped like a personnummer/samordningsnummer: optional century, YYMMDD, optional sign, four.
+_IDENTITY_SHAPE = re.compile(r"(?<![0-9])(?:[0-9]{2})?([0-9]{6})[-+]?([0-9]{3})([0-9])(?![0-9])")
+MASK = "[personnummer borttaget]"
+
+
+def _is_identity(yymmdd: str, serial: str, check: str) -> bool:
+    month, day = int(yymmdd[2:4]), int(yymmdd[4:6])
+    if not 1 <= month <= 12:
+        return False
+    if not (1 <= day <= 31 or 1 + _COORDINATION_DAY_OFFSET <= day <= 31 + _COORDINATION_DAY_OFFSET):
+        return False
+    return luhn_check_digit(yymmdd + serial) == int(check)
+
+
+def mask_identities(value: str) -> str:
+    """Free text with anything that is a valid personnummer or samordningsnummer (date and
+    check digit) replaced by MASK: a report never carries one, even one typed by mistake.
+    Numbers that only look similar (invoice or OCR numbers failing the check) are kept."""
+
+    def replace(match: re.Match[str]) -> str:
+        return MASK if _is_identity(*match.groups()) else match.group(0)
+
+    return _IDENTITY_SHAPE.sub(replace, value)
