@@ -24,6 +24,7 @@ Decisions, so that finance can explain every krona:
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -202,27 +203,67 @@ def fixed_allocation_compute(
     ]
 
 
+@dataclass(frozen=True)
+class FixedAllocationPreview:
+    lines: list[AllocationLine]
+    already_posted: bool  # the grant already has a fixed allocation for the year
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0.00"))
+
+
+def _posted_for_year(grant: Grant, year: int) -> bool:
+    return LedgerTransaction.objects.filter(
+        grant=grant,
+        kind=TxKind.ALLOCATION,
+        reference=fixed_reference(year),
+        reversed_by__isnull=True,
+    ).exists()
+
+
+def _check_grant(grant: Grant, year: int, pool: Decimal | int | str) -> None:
+    """A fixed allocation belongs to the grant's year and stays within what is still
+    unallocated of it (API.md "Money at the edges"): ValidationError on `year` / `pool`."""
+    if year != grant.year:
+        raise ValidationError(
+            {"year": [_("Den fasta ersättningen fördelas på bidragets år (%s).") % grant.year]}
+        )
+    ledger.require_unallocated(grant, Decimal(_whole_kronor(pool)), field="pool")
+
+
+def fixed_allocation_preview(
+    *, grant: Grant, year: int, pool: Decimal | int | str
+) -> FixedAllocationPreview:
+    """What posting would allocate, checked against the grant as posting would be; nothing is
+    written. `already_posted` tells the page to offer no "Bokför"."""
+    _check_grant(grant, year, pool)
+    lines = fixed_allocation_compute(organisation_id=grant.organisation_id, year=year, pool=pool)
+    return FixedAllocationPreview(lines=lines, already_posted=_posted_for_year(grant, year))
+
+
 def fixed_allocation_post(
-    *, user: User, grant: Grant, year: int, pool: Decimal | int | str
+    *,
+    user: User,
+    grant: Grant,
+    year: int,
+    pool: Decimal | int | str,
+    date: datetime.date | None = None,
 ) -> list[AllocationLine]:
     """Compute and post the year's fixed allocations on `grant`, all or nothing.
 
-    ValidationError as `fixed_allocation_compute`; Conflict when the grant is closed or already
-    has a fixed allocation for `year` that is not reversed.
+    ValidationError as `fixed_allocation_compute`, and on `year` (not the grant's) or `pool`
+    (beyond what is unallocated); Conflict when the grant is closed or already has a fixed
+    allocation for `year` that is not reversed. `date` is for replaying history (the demo).
     """
+    _check_grant(grant, year, pool)  # the year first: another year's centres are beside the point
     lines = fixed_allocation_compute(organisation_id=grant.organisation_id, year=year, pool=pool)
-    reference = fixed_reference(year)
     with transaction.atomic():
         locked = Grant.objects.select_for_update().get(pk=grant.pk)  # serialises two posts
+        _check_grant(locked, year, pool)  # the input's limits (400) before the state (409)
         if locked.closed_at is not None:
             raise Conflict(_("Bidraget är avslutat."))
-        already = LedgerTransaction.objects.filter(
-            grant=locked,
-            kind=TxKind.ALLOCATION,
-            reference=reference,
-            reversed_by__isnull=True,
-        ).exists()
-        if already:
+        if _posted_for_year(locked, year):
             raise Conflict(_("Den fasta ersättningen för %s är redan fördelad på bidraget.") % year)
         for line in lines:
             if line.amount > 0:
@@ -231,6 +272,7 @@ def fixed_allocation_post(
                     grant=locked,
                     recipient=line.centre,
                     amount=line.amount,
-                    purpose=reference,
+                    purpose=fixed_reference(year),
+                    date=date,
                 )
     return lines

@@ -478,8 +478,13 @@ def month_pay(
         raise ValidationError({"month": [_("Ange en månad 1–12.")]})
     first = datetime.date(year, month, 1)
     today = today or timezone.localdate()
-    if first > month_of(today):
-        raise ValidationError({"month": [_("Månaden har inte börjat.")]})
+    if first >= month_of(today):
+        # A month is paid once it is over: paying it earlier would lock it while nurses still
+        # log its visits (API.md "Money at the edges").
+        raise Conflict(
+            _("Månaden %(month)s är inte slut; den kan betalas från %(from)s.")
+            % {"month": f"{first:%Y-%m}", "from": next_month(first).isoformat()}
+        )
     organisation_id = grant.organisation_id
     with transaction.atomic():
         locked_grant = Grant.objects.select_for_update().get(pk=grant.pk)

@@ -2,11 +2,14 @@
 
 Region Örebro län: a Socialstyrelsen grant per year from 2023. The 2023 grant is seed 002's
 (Dnr 23RS9581, 1 349 000 kr, use by 2023-12-31, report due 2024-03-01); the later references
-and amounts are demo figures. Each year pays the months of its visits (`month_pay`, dated when
-the demo says they were paid), Folktandvården's agreement and some coordination; past years are
-closed and their unused money repaid against an invoice. The current year has the fixed
-allocation to the approved centres, quarterly fixed payouts, and its past months paid; the
-current month is open.
+and amounts are demo figures. Each year pays the months of its visits once they are over
+(`month_pay`, dated when the demo says they were paid: the 10th of the next month; December on
+20 January from the next year's grant, since a grant pays nothing after its use-by date),
+Folktandvården's agreement and some coordination; past years are closed and their unused money
+repaid against an invoice. The current year has the fixed allocation to the approved centres and
+quarterly fixed payouts; every month up to two months back is paid, last month awaits payment
+(as finance finds it at the start of a month) and the current month is open. Ledger rows carry
+the dates of the years they belong to.
 
 Linköpings kommun: its 2021 grant of 880 000 kr (seed 003) with Leanlink's agreement of 700 tkr
 a year "under the condition that the state grant is received", paid after the receipt.
@@ -49,9 +52,15 @@ def _agreement(
 
 
 def _paid_on(year: int, month: int, today: datetime.date) -> datetime.date:
-    """The 10th of the following month; December is paid before the year ends."""
-    day = datetime.date(year, 12, 28) if month == 12 else datetime.date(year, month + 1, 10)
+    """The 10th of the following month (December's in January, from the next year's grant:
+    a month is paid once it is over, and a grant pays nothing after its use-by date)."""
+    day = datetime.date(year + 1, 1, 20) if month == 12 else datetime.date(year, month + 1, 10)
     return min(day, today)
+
+
+def _awaiting(today: datetime.date) -> datetime.date:
+    """Last month: the one finance finds unpaid at the start of a month (API.md demo)."""
+    return (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
 
 
 def _orebro_year(
@@ -67,7 +76,7 @@ def _orebro_year(
     if Grant.objects.filter(funder=Funder.SOCIALSTYRELSEN, reference=reference).exists():
         return
     current = year == today.year
-    received = min(datetime.date(year, 2, 5), today)
+    received = min(datetime.date(year, 1, 15), today)
     grant = ledger.grant_create(
         user=finance,
         organisation=org,
@@ -85,11 +94,17 @@ def _orebro_year(
             + ("" if reference == "23RS9581" else " " + DEMO_NOTE)
         ),
     )
-    partners.agreement_allocate(user=finance, agreement=folktandvarden, grant=grant)
+    partners.agreement_allocate(user=finance, agreement=folktandvarden, grant=grant, date=received)
     if current:
-        fixed_allocation_post(user=finance, grant=grant, year=year, pool=600_000)
-    last_month = today.month - 1 if current else 12
-    for month in range(1, last_month + 1):
+        fixed_allocation_post(user=finance, grant=grant, year=year, pool=600_000, date=received)
+    awaiting = _awaiting(today)
+    # Last year's December, paid in January from this grant.
+    if year > 2023 and datetime.date(year - 1, 12, 1) < awaiting:
+        paid_on = _paid_on(year - 1, 12, today)
+        month_pay(user=finance, grant=grant, year=year - 1, month=12, today=paid_on)
+    for month in range(1, 12):
+        if datetime.date(year, month, 1) >= awaiting:
+            break
         paid_on = _paid_on(year, month, today)
         month_pay(user=finance, grant=grant, year=year, month=month, today=paid_on)
         if month in (3, 6, 9):
@@ -123,7 +138,7 @@ def _orebro_year(
                 user=finance,
                 grant=grant,
                 amount=figures.repayment_due,
-                date=datetime.date(year + 1, 4, 15),
+                date=min(datetime.date(year + 1, 4, 15), today),
                 reference=f"Socialstyrelsens faktura {year + 1}-{reference[-4:]}",
             )
 
@@ -212,7 +227,9 @@ def _linkoping(org: Organisation) -> None:
         D("700000"),
         AgreementCondition.GRANT_RECEIVED,
     )
-    partners.agreement_allocate(user=clerk, agreement=leanlink, grant=grant)
+    partners.agreement_allocate(
+        user=clerk, agreement=leanlink, grant=grant, date=datetime.date(2021, 4, 12)
+    )
     for date in (datetime.date(2021, 6, 30), datetime.date(2021, 12, 15)):
         ledger.payout_post(
             user=clerk,

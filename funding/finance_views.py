@@ -315,8 +315,8 @@ def grant_fixed_allocation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         form = FixedAllocationForm(request.POST)
         if form.is_valid():
             try:
-                lines = allocation.fixed_allocation_compute(
-                    organisation_id=grant.organisation_id,
+                preview = allocation.fixed_allocation_preview(
+                    grant=grant,
                     year=form.cleaned_data["year"],
                     pool=form.cleaned_data["pool"],
                 )
@@ -329,8 +329,9 @@ def grant_fixed_allocation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
                     {
                         **_figures_context(grant),
                         "form": form,
-                        "lines": lines,
-                        "total": _allocation_total(lines),
+                        "lines": preview.lines,
+                        "total": preview.total,
+                        "already_posted": preview.already_posted,
                     },
                 )
     else:

@@ -30,7 +30,6 @@ from core.models import Centre, Organisation, Partner, User
 from core.money import ZERO, quantize_money
 from funding.models import (
     Account,
-    AgreementCondition,
     Funder,
     Grant,
     LedgerLeg,
@@ -70,6 +69,11 @@ class GrantFigures:
     @property
     def balance(self) -> Decimal:
         return self.amount - self.paid_out - self.carried_over - self.repaid
+
+    @property
+    def unallocated(self) -> Decimal:
+        """What may still be committed: net allocations never exceed what was received."""
+        return self.amount - self.allocated
 
     @property
     def unused(self) -> Decimal:
@@ -183,21 +187,68 @@ def _require_balance(grant: Grant, amount: Decimal) -> None:
         )
 
 
-def _require_agreement_condition(grant: Grant, partner_id: uuid.UUID, date: datetime.date) -> None:
-    """A partner agreement "only if the grant is received" (seed 003) pays nothing dated
-    before the grant's receipt."""
-    conditional = (
-        PartnerAgreement.objects.covering(partner_id, grant.year)
-        .filter(condition=AgreementCondition.GRANT_RECEIVED)
-        .first()
+def require_unallocated(grant: Grant, amount: Decimal, field: str = "amount") -> None:
+    """Commitments stay within the grant (API.md "Money at the edges"); the caller holds the
+    grant's row lock."""
+    unallocated = figures(grant).unallocated
+    if amount > unallocated:
+        raise ValidationError(
+            {
+                field: [
+                    _("Beloppet är större än det som återstår att fördela av bidraget (%s).")
+                    % unallocated
+                ]
+            }
+        )
+
+
+def partner_allocated(organisation_id: uuid.UUID, partner_id: uuid.UUID, year: int) -> Decimal:
+    """Net allocations to a partner on the organisation's grants of `year` (reversals
+    included, so a reversed allocation frees its amount)."""
+    return LedgerLeg.objects.filter(
+        account=Account.ALLOCATED,
+        transaction__recipient_type=RecipientType.PARTNER,
+        transaction__recipient_id=partner_id,
+        transaction__grant__organisation_id=organisation_id,
+        transaction__grant__year=year,
+    ).aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+
+
+def _require_within_agreement(grant: Grant, partner_id: uuid.UUID, amount: Decimal) -> None:
+    """A partner agreement's yearly amount caps what is allocated to the partner on all grants
+    of that year, whichever endpoint allocates. The agreements' rows are locked, so two
+    allocations on different grants of the year cannot both pass."""
+    agreements = list(
+        PartnerAgreement.objects.select_for_update()
+        .covering(partner_id, grant.year)
+        .filter(organisation_id=grant.organisation_id)
     )
-    if conditional is not None and date < grant.received_on:
-        raise Conflict(
-            _(
-                "Överenskommelsen %(agreement)s gäller bara om bidraget har kommit in; "
-                "det kom in %(received)s."
-            )
-            % {"agreement": conditional, "received": grant.received_on}
+    if not agreements:
+        return
+    cap = sum((a.yearly_amount for a in agreements), ZERO)
+    left = cap - partner_allocated(grant.organisation_id, partner_id, grant.year)
+    if amount > left:
+        raise ValidationError(
+            {
+                "amount": [
+                    _(
+                        "Överenskommelsen med samverkansparten medger %(cap)s för %(year)s; "
+                        "%(left)s återstår att fördela."
+                    )
+                    % {"cap": cap, "year": grant.year, "left": max(left, ZERO)}
+                ]
+            }
+        )
+
+
+def _require_movement_date(grant: Grant, date: datetime.date) -> None:
+    """A payout or repayment is dated neither in the future nor before the grant's receipt
+    (400 on `date`; after use_by is the grant's state, 409, checked by the caller)."""
+    if date > timezone.localdate():
+        raise ValidationError({"date": [_("Datumet ligger i framtiden.")]})
+    if date < grant.received_on:
+        raise ValidationError(
+            {"date": [_("Datumet ligger före bidragets mottagande (%s).") % grant.received_on]}
         )
 
 
@@ -279,6 +330,9 @@ def allocation_post(
         raise ValidationError({"recipient": [_("Mottagaren hör till en annan organisation.")]})
     with transaction.atomic():
         locked = _locked(grant)
+        require_unallocated(locked, amount)
+        if recipient_type == RecipientType.PARTNER:
+            _require_within_agreement(locked, recipient.pk, amount)
         _open(locked)
         return _post(
             grant=locked,
@@ -341,11 +395,12 @@ def payout_post(
                         ]
                     }
                 )
+        # Before the receipt is refused for every payout (400 on `date`), which also holds a
+        # partner agreement "only if the grant is received" (seed 003, Leanlink).
+        _require_movement_date(locked, date)
         _open(locked)
         if date > locked.use_by:
             raise Conflict(_("Bidraget får inte användas efter %s.") % locked.use_by)
-        if recipient_type == RecipientType.PARTNER:
-            _require_agreement_condition(locked, recipient_id, date)
         return _post(
             grant=locked,
             user=user,
@@ -411,6 +466,7 @@ def repayment_post(
         raise ValidationError({"reference": [_("Ange fakturans referens.")]})
     with transaction.atomic():
         locked = _locked(grant)
+        _require_movement_date(locked, date)
         _require_balance(locked, amount)
         return _post(
             grant=locked,

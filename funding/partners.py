@@ -3,12 +3,15 @@
 An agreement says what the organisation pays a partner per year, optionally only if the grant
 is received (Leanlink, seed 003). Money reaches the partner through the ledger: the agreement's
 yearly amount is allocated to the partner on a grant (`agreement_allocate`), then paid as
-`partner_transfer` payouts, which `funding.ledger.payout_post` bounds by that allocation and,
-under the condition, refuses before the grant's receipt date (409).
+`partner_transfer` payouts, which `funding.ledger.payout_post` bounds by that allocation. The
+condition needs no rule of its own: no payout of any kind may be dated before the grant's
+receipt (400 on `date`, API.md "Money at the edges"). The yearly amount caps what is allocated
+to the partner on all grants of the year (`funding.ledger.allocation_post`).
 """
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -68,10 +71,15 @@ def _purpose(agreement: PartnerAgreement, year: int) -> str:
 
 
 def agreement_allocate(
-    *, user: User, agreement: PartnerAgreement, grant: Grant
+    *,
+    user: User,
+    agreement: PartnerAgreement,
+    grant: Grant,
+    date: datetime.date | None = None,
 ) -> LedgerTransaction:
     """Allocate the agreement's yearly amount to its partner on a grant of a year it covers;
-    once per agreement and grant."""
+    once per agreement and grant. `date` is for replaying history (the demo); pages and the
+    API post today."""
     if grant.organisation_id != agreement.organisation_id:
         raise ValidationError({"grant": [_("Bidraget hör till en annan organisation.")]})
     if not agreement.year_from <= grant.year <= agreement.year_to:
@@ -98,4 +106,5 @@ def agreement_allocate(
             recipient=agreement.partner,
             amount=agreement.yearly_amount,
             purpose=purpose,
+            date=date,
         )

@@ -66,9 +66,9 @@ class FixedAllocation(generics.GenericAPIView[Grant]):
         data = _validated(FixedAllocationInput, request.data)
         preview = request.query_params.get("preview", "").lower() in ("1", "true", "yes")
         if preview:
-            lines = allocation.fixed_allocation_compute(
-                organisation_id=grant.organisation_id, year=data["year"], pool=data["pool"]
-            )
+            lines = allocation.fixed_allocation_preview(
+                grant=grant, year=data["year"], pool=data["pool"]
+            ).lines
         else:
             lines = allocation.fixed_allocation_post(
                 user=_user(request), grant=grant, year=data["year"], pool=data["pool"]

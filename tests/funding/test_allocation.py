@@ -411,16 +411,21 @@ def test_a_second_post_for_the_year_is_a_conflict(org, finance, three):
 
 
 @db
-def test_another_year_or_another_grant_is_fine(org, finance, centres, three):
+def test_another_grant_is_fine_and_another_year_is_that_years_grant(org, finance, centres, three):
     grant = grant_of(org, finance)
     other = grant_of(org, finance, reference="24RS1")
+    next_year = grant_of(org, finance, reference="25RS1", year=YEAR + 1)
     centres.approved("Brickebacken", "2.20", 500, year=YEAR + 1)
     fixed_allocation_post(user=finance, grant=grant, year=YEAR, pool=1000)
 
-    fixed_allocation_post(user=finance, grant=grant, year=YEAR + 1, pool=500)
+    with pytest.raises(ValidationError) as exc:
+        fixed_allocation_post(user=finance, grant=grant, year=YEAR + 1, pool=500)
+    assert "year" in exc.value.message_dict
+    fixed_allocation_post(user=finance, grant=next_year, year=YEAR + 1, pool=500)
     fixed_allocation_post(user=finance, grant=other, year=YEAR, pool=700)
 
-    assert ledger.figures(grant).allocated == 1500
+    assert ledger.figures(grant).allocated == 1000
+    assert ledger.figures(next_year).allocated == 500
     assert ledger.figures(other).allocated == 700
 
 

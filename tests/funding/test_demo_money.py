@@ -35,13 +35,22 @@ def test_the_2023_grant_is_paid_from_2023_visits_closed_and_repaid(demo, api_cli
     programme_variable = sum(
         (D(row["amount"]) for row in ledger if row["category"] == "programme_variable"), D(0)
     )
-    # What the 2023 months paid is what the 2023 visits earned at centres without fixed money.
-    earned = VisitCompensation.objects.filter(
-        pv_month__year=2023, centre__organisation__name="Region Örebro län"
-    ).aggregate(s=Sum("pv_amount"))["s"]
+    # What the 2023 grant paid is what January to November 2023 earned at centres without
+    # fixed money; December is paid when it is over, in January, from the 2024 grant.
+    orebro = VisitCompensation.objects.filter(centre__organisation__name="Region Örebro län")
+    earned = orebro.filter(pv_month__year=2023, pv_month__month__lte=11).aggregate(
+        s=Sum("pv_amount")
+    )["s"]
     assert earned > 0
     assert -programme_variable == earned
     assert all(row["date"] <= "2023-12-31" for row in ledger if row["kind"] == "payout")
+    december = orebro.filter(pv_month=datetime.date(2023, 12, 1)).aggregate(s=Sum("pv_amount"))
+    next_ledger = finance.get(
+        f"/api/v1/grants/{_grants(finance)['24RS0316']['id']}/ledger/?page_size=200"
+    ).data["results"]
+    paid_december = [r for r in next_ledger if r["reference"] == "Rörlig ersättning 2023-12"]
+    assert {r["date"] for r in paid_december} == {"2024-01-20"}
+    assert -sum(D(r["amount"]) for r in paid_december) == december["s"]
     repayment = [row for row in ledger if row["kind"] == "repayment"]
     assert len(repayment) == 1 and repayment[0]["reference"].startswith("Socialstyrelsens faktura")
 
@@ -64,9 +73,12 @@ def test_the_current_year_is_open_with_a_fixed_allocation_and_past_months_paid(
         )
     )
     this_month = month_of(today)
-    assert this_month not in paid
-    if today.month > 1:
-        assert datetime.date(today.year, today.month - 1, 1) in paid
+    last_month = month_of(this_month - datetime.timedelta(days=1))
+    # Last month awaits payment, as finance finds it at the start of a month; the one before
+    # is paid.
+    assert this_month not in paid and last_month not in paid
+    assert month_of(last_month - datetime.timedelta(days=1)) in paid
+    assert max(paid) < last_month
     statements = finance.get(
         f"/api/v1/compensation/?year={today.year}&month={today.month}&page_size=200"
     ).data["results"]

@@ -589,9 +589,13 @@ def test_fixed_allocation_preview_then_post(client, finance, grant, three):
         assert "är fördelad" in html_of(response)
         assert ledger.figures(grant).allocated == D("9000")
         again = client.post(
-            url("grant_fixed_allocation_post", grant), {"year": "2026", "pool": "9000"}, follow=True
+            url("grant_fixed_allocation_post", grant), {"year": "2026", "pool": "1000"}, follow=True
         )
         assert "redan fördelad" in html_of(again)
+        preview = html_of(
+            client.post(url("grant_fixed_allocation", grant), {"year": "2026", "pool": "1000"})
+        )
+        assert "redan bokförd" in preview and ">Bokför</button>" not in preview
     assert ledger.figures(grant).allocated == D("9000")
 
 

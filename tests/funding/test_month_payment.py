@@ -176,9 +176,16 @@ def test_pay_beyond_balance_posts_nothing(org, finance, a, b):
     assert not CentreMonth.objects.exists()
 
 
-def test_pay_future_month_refused(finance, grant):
-    with pytest.raises(ValidationError):
-        pay(finance, grant, 10)
+def test_a_month_is_paid_only_once_it_is_over(finance, grant):
+    """Finding: finance could pay the current month on the 3rd, and every later visit of that
+    month was refused as paid and locked."""
+    for month in (9, 10):  # the current month (TODAY is 15 September) and a later one
+        with pytest.raises(Conflict) as exc:
+            pay(finance, grant, month)
+        assert "inte slut" in str(exc.value.detail)
+    assert not CentreMonth.objects.exists()
+    pay(finance, grant, 9, today=d(10, 1))
+    assert CentreMonth.objects.filter(month=d(9, 1)).exists()
 
 
 # --- Locked months and adjustments ----------------------------------------------------------------
@@ -250,10 +257,10 @@ def test_negative_net_moves_to_next_open_month(org, finance, grant, a, b):
     with at(TODAY):
         visit_update(user=v.nurse, visit=v, changes={"status": "cancelled"}, adjustment=True)
     visit(b, d(9, 1))
-    result = pay(finance, grant, 9)  # a: −2 500 in September; b: +2 500
+    result = pay(finance, grant, 9, today=d(10, 2))  # a: −2 500 in September; b: +2 500
     assert [(p.centre_id, p.amount) for p in result.payouts] == [(b.pk, PV)]
     assert result.moved == {a.pk: -PV}
-    assert next_open_month(org.pk, TODAY) == d(10, 1)
+    assert next_open_month(org.pk, d(10, 2)) == d(10, 1)
     sep = row(a, 9)
     assert (sep.adjustments, sep.locked) == (ZERO, True)  # nets to zero, nothing paid
     assert row(a, 10).adjustments == -PV

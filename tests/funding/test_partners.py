@@ -66,23 +66,28 @@ def transfer(grant, finance, partner, amount, date):
 def test_conditional_agreement_refuses_a_payout_before_the_receipt(org, finance, leanlink):
     grant = grant_2021(org, finance)
     partners.agreement_allocate(user=finance, agreement=agreement(finance, leanlink), grant=grant)
-    with pytest.raises(Conflict, match="kommit in"):
+    with pytest.raises(ValidationError) as exc:
         transfer(grant, finance, leanlink, "350000", datetime.date(2021, 2, 28))
+    assert exc.value.message_dict["date"] == [
+        "Datumet ligger före bidragets mottagande (2021-03-01)."
+    ]
     assert ledger.figures(grant).paid_out == 0
     tx = transfer(grant, finance, leanlink, "350000", datetime.date(2021, 3, 1))
     assert ledger.transaction_amount(tx) == D("-350000.00")
     assert ledger.figures(grant).paid_out == D("350000.00")
 
 
-def test_unconditional_agreement_pays_before_the_receipt(org, finance, leanlink):
+def test_no_payout_precedes_the_receipt_whatever_the_agreement_says(org, finance, leanlink):
     grant = grant_2021(org, finance)
     partners.agreement_allocate(
         user=finance,
         agreement=agreement(finance, leanlink, condition=AgreementCondition.NONE),
         grant=grant,
     )
-    transfer(grant, finance, leanlink, "100000", datetime.date(2021, 2, 1))
-    assert ledger.figures(grant).paid_out == D("100000.00")
+    with pytest.raises(ValidationError) as exc:
+        transfer(grant, finance, leanlink, "100000", datetime.date(2021, 2, 1))
+    assert "date" in exc.value.message_dict
+    assert ledger.figures(grant).paid_out == D("0")
 
 
 def test_agreement_payouts_are_bounded_by_the_allocation(org, finance, leanlink):
@@ -201,7 +206,7 @@ def test_api_agreements(org, finance, leanlink, api_client_for):
         format="json",
         HTTP_IDEMPOTENCY_KEY="k1",
     )
-    assert payout.status_code == 409
+    assert payout.status_code == 400 and "date" in payout.data
     listed = client.get("/api/v1/partner-agreements/")
     assert [row["title"] for row in listed.data["results"]] == ["Leanlink pilot"]
     # CBHV reads, may not write; another organisation sees nothing.
