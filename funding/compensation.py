@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -37,13 +37,15 @@ from core.models import Centre, Organisation, User
 from core.money import ZERO, quantize_money
 from funding import ledger
 from funding.models import (
+    Account,
     Application,
-    CentreMonth,
     CompensationAdjustment,
     CompensationRule,
     CompensationType,
     Grant,
+    LedgerLeg,
     LedgerTransaction,
+    PaidMonth,
     PayoutCategory,
     RecipientType,
     VisitCompensation,
@@ -122,28 +124,65 @@ def rule_set(
 
 
 # --- Paid months ------------------------------------------------------------------------------
-def paid_months(organisation_id: uuid.UUID, months: Iterable[datetime.date]) -> set[datetime.date]:
+def paid_months(centre_id: uuid.UUID, months: Iterable[datetime.date]) -> set[datetime.date]:
+    """The months among `months` that are paid and locked for the centre (a month payment
+    locked them and its payout to the centre, if any, is not reversed)."""
     return set(
-        CentreMonth.objects.filter(
-            organisation_id=organisation_id, month__in=list(months)
-        ).values_list("month", flat=True)
+        PaidMonth.objects.locked()
+        .filter(centre_id=centre_id, month__in=list(months))
+        .values_list("month", flat=True)
     )
 
 
-def next_open_month(
-    organisation_id: uuid.UUID, today: datetime.date | None = None
-) -> datetime.date:
-    """Where a difference is booked: the earliest month on or after the current month that the
-    organisation has not paid."""
+def next_open_month(centre_id: uuid.UUID, today: datetime.date | None = None) -> datetime.date:
+    """Where a difference is booked: the centre's earliest month on or after the current month
+    that is not paid. (Months are paid once they are over, so this is the current month unless
+    history is being replayed.)"""
     month = month_of(today or timezone.localdate())
     paid = set(
-        CentreMonth.objects.filter(organisation_id=organisation_id, month__gte=month).values_list(
-            "month", flat=True
-        )
+        PaidMonth.objects.locked()
+        .filter(centre_id=centre_id, month__gte=month)
+        .values_list("month", flat=True)
     )
     while month in paid:
         month = next_month(month)
     return month
+
+
+def month_is_over(first: datetime.date, today: datetime.date | None = None) -> bool:
+    """A month is paid once it is over (API.md "Money at the edges")."""
+    return first < month_of(today or timezone.localdate())
+
+
+def payable_months(
+    organisation_id: uuid.UUID, today: datetime.date | None = None
+) -> list[datetime.date]:
+    """The months finance may pay: over, with compensation at a centre whose month is open
+    (never paid, or reopened by a reversal). Oldest first; four queries."""
+    current = month_of(today or timezone.localdate())
+    in_org = {"centre__organisation_id": organisation_id}
+    items = set(
+        VisitCompensation.objects.filter(**in_org, month__lt=current)
+        .exclude(type=T.NONE)
+        .values_list("centre_id", "month")
+        .distinct()
+    )
+    items |= set(
+        VisitCompensation.objects.filter(**in_org, pv_month__lt=current, pv_amount__gt=0)
+        .values_list("centre_id", "pv_month")
+        .distinct()
+    )
+    items |= set(
+        CompensationAdjustment.objects.filter(**in_org, month__lt=current)
+        .values_list("centre_id", "month")
+        .distinct()
+    )
+    locked = set(
+        PaidMonth.objects.locked()
+        .filter(organisation_id=organisation_id, month__lt=current)
+        .values_list("centre_id", "month")
+    )
+    return sorted({month for _centre, month in items - locked})
 
 
 def lock_paid_months(organisation_id: uuid.UUID, *, exclusive: bool = False) -> None:
@@ -159,7 +198,6 @@ def lock_paid_months(organisation_id: uuid.UUID, *, exclusive: bool = False) -> 
 def _book(
     *,
     centre_id: uuid.UUID,
-    organisation_id: uuid.UUID,
     amount: Decimal,
     source_month: datetime.date,
     reason: str,
@@ -169,7 +207,7 @@ def _book(
         return None
     return CompensationAdjustment.objects.create(
         centre_id=centre_id,
-        month=next_open_month(organisation_id),
+        month=next_open_month(centre_id),
         source_month=source_month,
         amount=amount,
         visit=visit,
@@ -180,7 +218,6 @@ def _book(
 # --- Recomputation ----------------------------------------------------------------------------
 def _store(
     visit: Visit,
-    organisation_id: uuid.UUID,
     computed: tuple[str, Decimal, CompensationRule | None],
     paid: set[datetime.date] | None = None,
 ) -> VisitCompensation:
@@ -190,7 +227,7 @@ def _store(
     new_pv = amount if kind == T.PROGRAMME_VARIABLE else ZERO
     old = VisitCompensation.objects.select_for_update().filter(visit_id=visit.pk).first()
     if paid is None:
-        paid = paid_months(organisation_id, {month} | ({old.pv_month} if old else set()))
+        paid = paid_months(visit.centre_id, {month} | ({old.pv_month} if old else set()))
     if old is not None and old.pv_month in paid:
         pv_month, pv_amount = old.pv_month, old.pv_amount  # what the paid month counted
     elif month in paid:
@@ -215,7 +252,6 @@ def _store(
         )
         _book(
             centre_id=visit.centre_id,
-            organisation_id=organisation_id,
             amount=new_pv - settled,
             source_month=pv_month,
             reason=_("Ändrat besök %(date)s i betald månad %(month)s")
@@ -232,7 +268,7 @@ def recompute_visit(visit: Visit) -> VisitCompensation:
     lock_paid_months(organisation_id)  # also on the adjustment path (no check() lock then)
     fixed = centres_with_fixed_compensation(visit.date, [visit.centre_id])
     rule = rule_in_force(organisation_id, visit.date)
-    return _store(visit, organisation_id, compensation_for(visit, fixed, rule))
+    return _store(visit, compensation_for(visit, fixed, rule))
 
 
 def recompute_centre(
@@ -279,15 +315,11 @@ def recompute_centre(
 
     with transaction.atomic():
         lock_paid_months(centre.organisation_id)
-        paid = set(
-            CentreMonth.objects.filter(organisation_id=centre.organisation_id).values_list(
-                "month", flat=True
-            )
-        )
+        paid = set(PaidMonth.objects.locked().filter(centre=centre).values_list("month", flat=True))
         for visit in visits_list:
             visit.centre = centre
             computed = compensation_for(visit, fixed_on(visit.date), rule_on(visit.date))
-            _store(visit, centre.organisation_id, computed, paid)
+            _store(visit, computed, paid)
     return len(visits_list)
 
 
@@ -317,11 +349,7 @@ class CompensationHook:
             pk=visit.centre_id
         )
         lock_paid_months(organisation_id)
-        locked = list(
-            CentreMonth.objects.filter(
-                organisation_id=organisation_id, month__in=months
-            ).values_list("month", flat=True)
-        )
+        locked = paid_months(visit.centre_id, months)
         if locked:
             month = min(locked)
             raise Conflict(
@@ -358,6 +386,12 @@ class StatementRow:
     ordinary: Decimal
     adjustments: Decimal
     locked: bool
+    # Net paid from the grant for the month by month payments (payouts less their reversals):
+    # a reversed payout shows here as 0.00 and reopens the month.
+    paid: Decimal = ZERO
+    # For an adjustment of this year settled in a month of the next year (`settled_next_year`):
+    # the month it is booked and paid in.
+    settled_in: datetime.date | None = None
 
     @property
     def total(self) -> Decimal:
@@ -378,17 +412,34 @@ WITH items AS (
     SELECT centre_id, pv_month, 0, pv_amount, 0, 0 FROM {vc} WHERE pv_amount <> 0
     UNION ALL
     SELECT centre_id, month, 0, 0, 0, amount FROM {adj}
+), paid AS (
+    SELECT pm.centre_id, pm.month,
+           bool_or(r.id IS NULL) AS locked,
+           COALESCE(SUM(pl.amount), 0) + COALESCE(SUM(rl.amount), 0) AS paid
+      FROM {pm} pm
+      LEFT JOIN {leg} pl ON pl.transaction_id = pm.payout_id AND pl.account = %(paid_account)s
+      LEFT JOIN {tx} r ON r.reverses_id = pm.payout_id
+      LEFT JOIN {leg} rl ON rl.transaction_id = r.id AND rl.account = %(paid_account)s
+     WHERE pm.organisation_id = %(organisation)s AND pm.month >= %(start)s AND pm.month < %(end)s
+     GROUP BY pm.centre_id, pm.month
 )
 SELECT c.id, c.name, i.month, SUM(i.visits), SUM(i.pv), SUM(i.ordinary), SUM(i.adj),
-       (cm.id IS NOT NULL)
+       COALESCE(p.locked, false), COALESCE(p.paid, 0)
   FROM items i
   JOIN {centre} c ON c.id = i.centre_id
-  LEFT JOIN {cm} cm ON cm.organisation_id = c.organisation_id AND cm.month = i.month
+  LEFT JOIN paid p ON p.centre_id = i.centre_id AND p.month = i.month
  WHERE c.organisation_id = %(organisation)s AND i.month >= %(start)s AND i.month < %(end)s
    {centre_filter}
- GROUP BY c.id, c.name, i.month, cm.id
+ GROUP BY c.id, c.name, i.month, p.locked, p.paid
  ORDER BY i.month, c.name
 """
+
+
+def _period(year: int, month: int | None) -> tuple[datetime.date, datetime.date]:
+    if month is None:
+        return datetime.date(year, 1, 1), datetime.date(year + 1, 1, 1)
+    start = datetime.date(year, month, 1)
+    return start, next_month(start)
 
 
 def statements(
@@ -397,19 +448,17 @@ def statements(
     month: int | None = None,
     centre: Centre | uuid.UUID | None = None,
 ) -> list[StatementRow]:
-    """API.md `GET /api/v1/compensation/`: per centre and month, one query."""
+    """API.md `GET /api/v1/compensation/`: per centre and month, one query. A centre's month is
+    `locked` while a month payment's lock on it stands (its payout, if any, not reversed)."""
     organisation_id = getattr(organisation, "pk", organisation)
-    if month is None:
-        start, end = datetime.date(year, 1, 1), datetime.date(year + 1, 1, 1)
-    else:
-        start = datetime.date(year, month, 1)
-        end = next_month(start)
+    start, end = _period(year, month)
     params: dict[str, Any] = {
         "ordinary": T.ORDINARY.value,
         "none": T.NONE.value,
         "organisation": organisation_id,
         "start": start,
         "end": end,
+        "paid_account": Account.PAID.value,
     }
     centre_filter = ""
     if centre is not None:
@@ -419,7 +468,9 @@ def statements(
         vc=VisitCompensation._meta.db_table,
         adj=CompensationAdjustment._meta.db_table,
         centre=Centre._meta.db_table,
-        cm=CentreMonth._meta.db_table,
+        pm=PaidMonth._meta.db_table,
+        leg=LedgerLeg._meta.db_table,
+        tx=LedgerTransaction._meta.db_table,
         centre_filter=centre_filter,
     )
     with connection.cursor() as cursor:
@@ -435,8 +486,51 @@ def statements(
             ordinary=quantize_money(r[5]),
             adjustments=quantize_money(r[6]),
             locked=bool(r[7]),
+            paid=quantize_money(r[8]),
         )
         for r in rows
+    ]
+
+
+def settled_next_year(
+    organisation: Organisation | uuid.UUID,
+    year: int,
+    month: int | None = None,
+    centre: Centre | uuid.UUID | None = None,
+) -> list[StatementRow]:
+    """The year boundary (API.md "Money at the edges"): adjustments that arose from visits of
+    `year` (their source month) but are booked in a month of a later year, because the year's
+    months were paid by then. Listed in the year's statements and reports as "settled next
+    year", one row per centre, source month and booking month; they are paid, and counted, in
+    the month they are booked in."""
+    start, end = _period(year, month)
+    adjustments = CompensationAdjustment.objects.filter(
+        centre__organisation_id=getattr(organisation, "pk", organisation),
+        source_month__gte=start,
+        source_month__lt=end,
+        month__gte=datetime.date(year + 1, 1, 1),
+    )
+    if centre is not None:
+        adjustments = adjustments.filter(centre_id=getattr(centre, "pk", centre))
+    grouped = (
+        adjustments.values("centre_id", "centre__name", "source_month", "month")
+        .annotate(total=Sum("amount"))
+        .order_by("source_month", "centre__name", "month")
+    )
+    return [
+        StatementRow(
+            centre_id=g["centre_id"],
+            centre_name=g["centre__name"],
+            month=g["source_month"],
+            visits=0,
+            programme_variable=ZERO,
+            ordinary=ZERO,
+            adjustments=quantize_money(g["total"]),
+            locked=False,
+            settled_in=g["month"],
+        )
+        for g in grouped
+        if g["total"] != 0
     ]
 
 
@@ -468,9 +562,11 @@ def payable(rows: Iterable[StatementRow]) -> dict[uuid.UUID, Decimal]:
 def month_pay(
     *, user: User, grant: Grant, year: int, month: int, today: datetime.date | None = None
 ) -> MonthPayment:
-    """Pay one month: a programme-variable payout per centre of its programme_variable +
-    adjustments, dated today, from `grant`; the month is locked for the organisation. All or
-    nothing: beyond the grant's balance → ValidationError and nothing is posted.
+    """Pay one month once it is over: a programme-variable payout per centre of its
+    programme_variable + adjustments, dated today, from `grant`; the month is locked for every
+    centre of the organisation whose month was open (a `PaidMonth` each, also for those paid
+    nothing). Conflict when no centre's month is open. All or nothing: beyond the grant's
+    balance → ValidationError and nothing is posted.
 
     `today` is for replaying history (the demo's past years); pages and the API never pass it.
     """
@@ -478,7 +574,7 @@ def month_pay(
         raise ValidationError({"month": [_("Ange en månad 1–12.")]})
     first = datetime.date(year, month, 1)
     today = today or timezone.localdate()
-    if first >= month_of(today):
+    if not month_is_over(first, today):
         # A month is paid once it is over: paying it earlier would lock it while nurses still
         # log its visits (API.md "Money at the edges").
         raise Conflict(
@@ -493,9 +589,21 @@ def month_pay(
             raise Conflict(_("Bidraget är avslutat."))
         if today > locked_grant.use_by:
             raise Conflict(_("Bidraget får inte användas efter %s.") % locked_grant.use_by)
-        if CentreMonth.objects.filter(organisation_id=organisation_id, month=first).exists():
+        centres = set(
+            Centre.objects.filter(organisation_id=organisation_id).values_list("pk", flat=True)
+        )
+        if not centres:
+            raise Conflict(_("Organisationen har inga BVC att betala."))
+        open_centres = centres - set(
+            PaidMonth.objects.locked()
+            .filter(organisation_id=organisation_id, month=first)
+            .values_list("centre_id", flat=True)
+        )
+        if not open_centres:
             raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}")
-        rows = statements(organisation_id, year, month)
+        # Only the centres whose month is open: after a reversal reopened one centre's month,
+        # paying the month again pays that centre alone.
+        rows = [r for r in statements(organisation_id, year, month) if not r.locked]
         nets = {r.centre_id: r.net_programme_variable for r in rows}
         positive = payable(rows)
         total = sum(positive.values(), ZERO)
@@ -509,13 +617,6 @@ def month_pay(
                     ]
                 }
             )
-        try:
-            with transaction.atomic():
-                CentreMonth.objects.create(
-                    organisation_id=organisation_id, month=first, grant=locked_grant, paid_by=user
-                )
-        except IntegrityError as exc:  # a concurrent payment of the same month
-            raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}") from exc
         payouts = [
             CentrePayout(
                 centre_id=centre_id,
@@ -533,6 +634,18 @@ def month_pay(
             )
             for centre_id, amount in sorted(positive.items(), key=lambda kv: str(kv[0]))
         ]
+        by_centre = {p.centre_id: p.transaction for p in payouts}
+        PaidMonth.objects.bulk_create(
+            PaidMonth(
+                organisation_id=organisation_id,
+                centre_id=centre_id,
+                month=first,
+                grant=locked_grant,
+                payout=by_centre.get(centre_id),
+                paid_by=user,
+            )
+            for centre_id in sorted(open_centres, key=str)
+        )
         moved: dict[uuid.UUID, Decimal] = {}
         for centre_id, net in nets.items():
             if net >= 0:
@@ -547,7 +660,6 @@ def month_pay(
             )
             _book(
                 centre_id=centre_id,
-                organisation_id=organisation_id,
                 amount=net,
                 source_month=first,
                 reason=_("Negativt netto från %s") % f"{first:%Y-%m}",

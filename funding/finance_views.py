@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -583,14 +584,14 @@ def compensation_list(request: HttpRequest) -> HttpResponse:
         year = form.cleaned_data.get("year") or year
         month = form.cleaned_data.get("month") or None
     where = _statement_scope(user, form)
-    rows = (
-        compensation.statements(where.organisation, year, month=month, centre=where.centre_id)
-        if where.organisation is not None
-        else []
-    )
+    rows: list[compensation.StatementRow] = []
+    settled: list[compensation.StatementRow] = []
+    if where.organisation is not None:
+        rows = compensation.statements(where.organisation, year, month, where.centre_id)
+        settled = compensation.settled_next_year(where.organisation, year, month, where.centre_id)
     totals = {
         name: sum((getattr(r, name) for r in rows), ZERO)
-        for name in ("programme_variable", "ordinary", "adjustments", "total")
+        for name in ("programme_variable", "ordinary", "adjustments", "total", "paid")
     }
     return render(
         request,
@@ -598,6 +599,7 @@ def compensation_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "rows": rows,
+            "settled": settled,
             "totals": totals,
             "visits": sum(r.visits for r in rows),
             "year": year,
@@ -623,6 +625,22 @@ def _payable_grants(user: User) -> QuerySet[Grant]:
     )
 
 
+def _open_months(user: User, choice: MonthChoiceForm) -> list[dict[str, Any]]:
+    """The months over and open for finance's organisation, as links that fill the form (the
+    grant preselected when there is only one open grant)."""
+    organisations = user.scope.organisation_ids(Role.FINANCE)
+    if len(organisations) != 1:
+        return []
+    grant = choice.initial.get("grant") or choice.data.get("grant") or ""
+    return [
+        {
+            "label": _month_label(month.year, month.month),
+            "query": urlencode({"grant": grant, "year": month.year, "month": month.month}),
+        }
+        for month in compensation.payable_months(next(iter(organisations)))
+    ]
+
+
 def _month_label(year: int, month: int) -> str:
     return f"{dict(MONTHS)[month]} {year}"
 
@@ -646,21 +664,28 @@ def compensation_pay(request: HttpRequest) -> HttpResponse:
         choice = MonthChoiceForm(request.GET, grants=grants)
         confirm = None
     else:  # a link from a grant's page names the grant only
-        choice = MonthChoiceForm(grants=grants, initial={"grant": request.GET.get("grant")})
+        only = list(grants[:2])
+        preselect = request.GET.get("grant") or (only[0].pk if len(only) == 1 else None)
+        choice = MonthChoiceForm(grants=grants, initial={"grant": preselect})
         confirm = None
-    context: dict[str, Any] = {"choice": choice, "confirm": None}
+    context: dict[str, Any] = {
+        "choice": choice,
+        "confirm": None,
+        "open_months": _open_months(user, choice),
+    }
     if choice.is_valid():
         grant, year, month = (choice.cleaned_data[k] for k in ("grant", "year", "month"))
         rows = compensation.statements(grant.organisation_id, year, month)
-        to_pay = sum(compensation.payable(rows).values(), ZERO)
+        open_rows = [r for r in rows if not r.locked]  # what month_pay pays
+        to_pay = sum(compensation.payable(open_rows).values(), ZERO)
         context.update(
             grant=grant,
             figures=ledger.figures(grant),
             rows=rows,
             to_pay=to_pay,
             month_label=_month_label(year, month),
-            paid=any(r.locked for r in rows),
-            started=datetime.date(year, month, 1) <= timezone.localdate(),
+            paid=bool(rows) and not open_rows,
+            over=compensation.month_is_over(datetime.date(year, month, 1)),
             confirm=confirm
             or MonthPayForm(
                 grants=grants, initial={"grant": grant.pk, "year": year, "month": month}

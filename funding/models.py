@@ -14,6 +14,7 @@ import pgtrigger
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from pgtrigger import compiler
 
 from core.models import Centre, Organisation, Role, User
 from core.scoping import scope_of
@@ -328,12 +329,74 @@ class ApplicationTransition(models.Model):
         return f"{self.at:%Y-%m-%d} {self.get_kind_display()}"
 
 
+# --- Database guards of money records ---------------------------------------------------------
+# pgtrigger lets a session skip a trigger by setting `pgtrigger.ignore`, a setting any role may
+# set; that would let the application's role undo every guard below with one statement. The
+# guards on money therefore honour it only for a member of the table's owning role (who could
+# disable the trigger anyway: migrations, the tests' flush), never for the application's role.
+# Names are schema-qualified so that a temporary table or function cannot stand in for them.
+_PGTRIGGER_IGNORE = "IF ({ignore_func_name}(TG_NAME) IS TRUE) THEN"
+_OWNER_ONLY_IGNORE = (
+    "IF ({ignore_func_name}(TG_NAME) IS TRUE AND pg_catalog.pg_has_role("
+    "(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID), 'MEMBER')) THEN"
+)
+
+
+class OwnerOnlyIgnoreSql(compiler.UpsertTriggerSql):
+    def get_template(self) -> str:
+        template = super().get_template()
+        if _PGTRIGGER_IGNORE not in template:  # pragma: no cover - a pgtrigger upgrade
+            raise RuntimeError("pgtrigger's trigger template changed; review OwnerOnlyIgnoreSql")
+        return template.replace(_PGTRIGGER_IGNORE, _OWNER_ONLY_IGNORE)
+
+
+class _OwnerOnlyIgnore(pgtrigger.Trigger):
+    def compile(self, model: models.Model) -> compiler.Trigger:
+        compiled = super().compile(model)
+        return compiler.Trigger(name=compiled.name, sql=OwnerOnlyIgnoreSql(**compiled.sql.kwargs))
+
+
+class Guard(_OwnerOnlyIgnore):
+    """A trigger the application's role cannot ignore."""
+
+
+class GuardProtect(_OwnerOnlyIgnore, pgtrigger.Protect):
+    """pgtrigger.Protect that the application's role cannot ignore."""
+
+
+def no_truncate(name: str) -> Guard:
+    """Money records are never emptied wholesale (a row-level trigger does not see TRUNCATE)."""
+    return Guard(
+        name=name,
+        operation=pgtrigger.Truncate,
+        level=pgtrigger.Statement,
+        when=pgtrigger.Before,
+        func="RAISE EXCEPTION 'TRUNCATE of % is refused: money records are kept', TG_TABLE_NAME;"
+        " RETURN NULL;",
+    )
+
+
 # --- Grants and the ledger (DOMAIN.md 4.3) ----------------------------------------------------
 class Funder(models.TextChoices):
     SOCIALSTYRELSEN = "socialstyrelsen", _("Socialstyrelsen")
     SKL = "skl", _("SKL (Sveriges Kommuner och Landsting)")
     REGION = "region", _("Regionen själv")
     OTHER = "other", _("Annan")
+
+
+GRANT_FROZEN_FIELDS = [
+    "closed_at",
+    "unused_at_close",
+    "amount",
+    "organisation_id",
+    "funder",
+    "year",
+    "received_on",
+    "use_by",
+]
+GRANT_FROZEN_CHANGED = " OR ".join(
+    f"NEW.{column} IS DISTINCT FROM OLD.{column}" for column in GRANT_FROZEN_FIELDS
+)
 
 
 class GrantQuerySet(models.QuerySet["Grant"]):
@@ -391,6 +454,30 @@ class Grant(models.Model):
                 name="funding_grant_close_freezes_unused",
             ),
         ]
+        triggers = [
+            # Close freezes the figures the final report states; other fields (the report's
+            # due date, the conditions' text) may still be corrected.
+            Guard(
+                name="grant_closed_is_frozen",
+                operation=pgtrigger.Update,
+                when=pgtrigger.Before,
+                condition=pgtrigger.Q(old__closed_at__isnull=False),
+                func=f"""
+                    IF {GRANT_FROZEN_CHANGED} THEN
+                        RAISE EXCEPTION 'Grant % is closed: its frozen figures cannot change',
+                            OLD.id;
+                    END IF;
+                    RETURN NEW;
+                """,
+            ),
+            Guard(
+                name="grant_no_delete",
+                operation=pgtrigger.Delete,
+                when=pgtrigger.Before,
+                func="RAISE EXCEPTION 'Grant % cannot be deleted', OLD.id; RETURN NULL;",
+            ),
+            no_truncate("grant_no_truncate"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_funder_display()} {self.reference} ({self.year})"
@@ -425,8 +512,11 @@ class RecipientType(models.TextChoices):
 # Double entry, held by the database: checked at commit (a deferred constraint trigger), so a raw
 # SQL insert cannot leave a transaction unbalanced either.
 BALANCE_CHECK = """
-    SELECT count(*), coalesce(sum(amount), 0) INTO legs, total
-    FROM funding_ledgerleg WHERE transaction_id = {tx};
+    EXECUTE format(
+        'SELECT count(*), coalesce(sum(amount), 0) FROM %I.funding_ledgerleg'
+        ' WHERE transaction_id = $1',
+        TG_TABLE_SCHEMA
+    ) INTO legs, total USING {tx};
     IF legs < 2 OR total <> 0 THEN
         RAISE EXCEPTION 'Unbalanced ledger transaction %: % legs summing to %', {tx}, legs, total;
     END IF;
@@ -453,6 +543,12 @@ class LedgerTransaction(models.Model):
     )
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The top-level database transaction that inserted the row, stamped by the database
+    # (txid_current() is the top-level id inside savepoints too): legs are accepted only from it.
+    created_txid = models.BigIntegerField(
+        editable=False,
+        db_default=models.Func(function="txid_current", output_field=models.BigIntegerField()),
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -470,13 +566,20 @@ class LedgerTransaction(models.Model):
         ]
         indexes = [models.Index(fields=["grant", "created_at"], name="funding_tx_grant_idx")]
         triggers = [
-            pgtrigger.Protect(
+            GuardProtect(
                 name="ledger_tx_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
             ),
+            # Whatever the INSERT says: a forged id would let legs be added later.
+            Guard(
+                name="ledger_tx_stamp_txid",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                func="NEW.created_txid := pg_catalog.txid_current(); RETURN NEW;",
+            ),
             # At commit: every transaction has legs, and they sum to zero.
-            pgtrigger.Trigger(
+            Guard(
                 name="ledger_tx_balanced",
                 operation=pgtrigger.Insert,
                 when=pgtrigger.After,
@@ -484,6 +587,7 @@ class LedgerTransaction(models.Model):
                 func=BALANCE_CHECK.format(tx="NEW.id"),
                 declare=BALANCE_DECLARE,
             ),
+            no_truncate("ledger_tx_no_truncate"),
         ]
 
     def __str__(self) -> str:
@@ -516,15 +620,37 @@ class LedgerLeg(models.Model):
         verbose_name_plural = _("konteringar")
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="funding_leg_not_zero"),
+            models.CheckConstraint(
+                condition=Q(account__in=Account.values), name="funding_leg_account_known"
+            ),
         ]
         indexes = [models.Index(fields=["transaction", "account"], name="funding_leg_tx_idx")]
         triggers = [
-            pgtrigger.Protect(
+            GuardProtect(
                 name="ledger_leg_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
             ),
-            pgtrigger.Trigger(
+            # A committed transaction is complete: balanced legs appended later would pass the
+            # balance check but change the grant's history.
+            Guard(
+                name="ledger_leg_only_with_its_transaction",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                func="""
+                    EXECUTE format(
+                        'SELECT created_txid FROM %I.funding_ledgertransaction WHERE id = $1',
+                        TG_TABLE_SCHEMA
+                    ) INTO inserted_in USING NEW.transaction_id;
+                    IF inserted_in IS DISTINCT FROM pg_catalog.txid_current() THEN
+                        RAISE EXCEPTION 'Ledger transaction % is committed: no legs may be added',
+                            NEW.transaction_id;
+                    END IF;
+                    RETURN NEW;
+                """,
+                declare=[("inserted_in", "bigint")],
+            ),
+            Guard(
                 name="ledger_leg_balanced",
                 operation=pgtrigger.Insert,
                 when=pgtrigger.After,
@@ -532,6 +658,7 @@ class LedgerLeg(models.Model):
                 func=BALANCE_CHECK.format(tx="NEW.transaction_id"),
                 declare=BALANCE_DECLARE,
             ),
+            no_truncate("ledger_leg_no_truncate"),
         ]
 
     def __str__(self) -> str:
@@ -589,6 +716,7 @@ class CompensationRule(models.Model):
                 name="funding_comp_rule_not_negative",
             ),
         ]
+        triggers = [no_truncate("comp_rule_no_truncate")]
 
     def __str__(self) -> str:
         return f"{self.organisation} från {self.valid_from}"
@@ -630,35 +758,91 @@ class VisitCompensation(models.Model):
             models.Index(fields=["centre", "month"], name="funding_vcomp_centre_month"),
             models.Index(fields=["centre", "pv_month"], name="funding_vcomp_centre_pvmonth"),
         ]
+        # Rows follow their visit (updated, deleted with it); only emptying the table is refused.
+        triggers = [no_truncate("visit_comp_no_truncate")]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.type} {self.amount}"
 
 
-class CentreMonth(models.Model):
-    """A paid month: locked for every centre of the organisation (API.md)."""
+class PaidMonthQuerySet(models.QuerySet["PaidMonth"]):
+    def locked(self) -> PaidMonthQuerySet:
+        """The locks that stand: the month payment paid the centre nothing, or its payout to
+        the centre is not reversed."""
+        return self.filter(Q(payout__isnull=True) | Q(payout__reversed_by__isnull=True))
 
-    organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="paid_months"
-    )
+
+class PaidMonth(models.Model):
+    """A centre's month, paid and locked by a month payment (API.md "Locked months"), one row
+    per centre of the organisation whose month was open, also those paid nothing.
+
+    Append-only: the lock stands until the payment's payout to the centre is reversed; the
+    reversal reopens that centre's month (API.md "Money at the edges") without touching this
+    row, and paying the month again adds a new one. The database refuses a second standing
+    lock on one centre-month."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="+")
     month = models.DateField(_("månad"))
     grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="paid_months")
+    payout = models.OneToOneField(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="paid_month",
+    )
     paid_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     paid_at = models.DateTimeField(auto_now_add=True)
 
+    objects = PaidMonthQuerySet.as_manager()
+
     class Meta:
-        ordering = ["organisation", "month"]
+        ordering = ["organisation", "month", "centre"]
         verbose_name = _("betald månad")
         verbose_name_plural = _("betalda månader")
+        indexes = [
+            models.Index(fields=["organisation", "month"], name="funding_paid_month_org_idx"),
+            models.Index(fields=["centre", "month"], name="funding_paid_month_centre_idx"),
+        ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["organisation", "month"], name="funding_centre_month_unique"
+            models.CheckConstraint(condition=Q(month__day=1), name="funding_paid_month_first"),
+        ]
+        triggers = [
+            Guard(
+                name="paid_month_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+                func="RAISE EXCEPTION 'Paid month % is locked: it cannot be changed or removed',"
+                " OLD.id; RETURN NULL;",
             ),
-            models.CheckConstraint(condition=Q(month__day=1), name="funding_centre_month_first"),
+            Guard(
+                name="paid_month_one_standing_lock",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                func="""
+                    EXECUTE format(
+                        'SELECT count(*) FROM %1$I.funding_paidmonth pm'
+                        ' LEFT JOIN %1$I.funding_ledgertransaction r'
+                        '   ON r.reverses_id = pm.payout_id'
+                        ' WHERE pm.centre_id = $1 AND pm.month = $2'
+                        '   AND (pm.payout_id IS NULL OR r.id IS NULL)',
+                        TG_TABLE_SCHEMA
+                    ) INTO standing USING NEW.centre_id, NEW.month;
+                    IF standing > 0 THEN
+                        RAISE EXCEPTION 'Centre % has already paid month %', NEW.centre_id,
+                            NEW.month;
+                    END IF;
+                    RETURN NEW;
+                """,
+                declare=[("standing", "bigint")],
+            ),
+            no_truncate("paid_month_no_truncate"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.organisation} {self.month:%Y-%m}"
+        return f"{self.centre} {self.month:%Y-%m}"
 
 
 class CompensationAdjustment(models.Model):
@@ -690,11 +874,12 @@ class CompensationAdjustment(models.Model):
         ]
         indexes = [models.Index(fields=["centre", "month"], name="funding_compadj_centre_month")]
         triggers = [
-            pgtrigger.Protect(
+            GuardProtect(
                 name="comp_adjustment_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
             ),
+            no_truncate("comp_adjustment_no_truncate"),
         ]
 
     def __str__(self) -> str:
@@ -761,6 +946,7 @@ class PartnerAgreement(models.Model):
                 condition=Q(year_to__gte=models.F("year_from")), name="funding_agreement_years"
             ),
         ]
+        triggers = [no_truncate("partner_agreement_no_truncate")]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.year_from}–{self.year_to})"

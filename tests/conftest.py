@@ -212,18 +212,33 @@ def restore_migration_reference_data() -> None:
     )
 
 
+# Tables whose TRUNCATE a trigger refuses (as it should in production).
+NO_TRUNCATE_TRIGGERS = [
+    "visits.AccessLog:access_log_no_truncate",
+    "funding.Grant:grant_no_truncate",
+    "funding.LedgerTransaction:ledger_tx_no_truncate",
+    "funding.LedgerLeg:ledger_leg_no_truncate",
+    "funding.CompensationAdjustment:comp_adjustment_no_truncate",
+    "funding.VisitCompensation:visit_comp_no_truncate",
+    "funding.PaidMonth:paid_month_no_truncate",
+    "funding.CompensationRule:comp_rule_no_truncate",
+    "funding.PartnerAgreement:partner_agreement_no_truncate",
+]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _let_test_flushes_empty_the_access_log() -> Any:
-    """Tests with a real transaction end by TRUNCATE-ing every table; the access log's trigger
-    refuses that (as it should in production), so Django's test flush, and only it, runs with
-    that trigger ignored."""
+    """Tests with a real transaction end by TRUNCATE-ing every table; the access log's and the
+    ledger's triggers refuse that (as they should in production), so Django's test flush, and
+    only it, runs with those triggers ignored (the test connection owns the tables; the money
+    triggers honour an ignore only from the owner)."""
     import pgtrigger
     from django.test.testcases import TransactionTestCase
 
     original = TransactionTestCase._fixture_teardown
 
     def teardown(self: TransactionTestCase) -> None:
-        with pgtrigger.ignore("visits.AccessLog:access_log_no_truncate"):
+        with pgtrigger.ignore(*NO_TRUNCATE_TRIGGERS):
             original(self)
         # The flush also empties reference data that migrations provide; put it back so the
         # next test sees the database as migrations left it.

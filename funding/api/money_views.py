@@ -109,6 +109,15 @@ class StatementSerializer(serializers.Serializer[Any]):
     adjustments = serializers.CharField()
     total = serializers.CharField()
     locked = serializers.BooleanField()
+    paid = serializers.CharField(
+        help_text="Net paid from the grant for the month by month payments (payouts less their "
+        "reversals)."
+    )
+    settled_in = serializers.CharField(
+        allow_null=True,
+        help_text="YYYY-MM: set on rows of this year's adjustments settled in a month of the "
+        "next year (listed, not counted again); null otherwise.",
+    )
 
 
 class StatementPage(serializers.Serializer[Any]):
@@ -162,9 +171,9 @@ class CompensationList(generics.GenericAPIView[Grant]):
         ):
             raise ValidationError({"centre": [_("BVC:n finns inte i organisationen.")]})
         organisation = get_object_or_404(Organisation, pk=organisation_id)
-        rows = compensation.statements(
-            organisation, query["year"], month=query.get("month"), centre=centre
-        )
+        period = {"month": query.get("month"), "centre": centre}
+        rows = compensation.statements(organisation, query["year"], **period)
+        rows += compensation.settled_next_year(organisation, query["year"], **period)
         results = [
             {
                 "centre": row.centre_id,
@@ -175,6 +184,8 @@ class CompensationList(generics.GenericAPIView[Grant]):
                 "adjustments": _money(row.adjustments),
                 "total": _money(row.total),
                 "locked": row.locked,
+                "paid": _money(row.paid),
+                "settled_in": f"{row.settled_in:%Y-%m}" if row.settled_in else None,
             }
             for row in rows
         ]

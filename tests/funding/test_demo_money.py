@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.models import Partner, User
 from funding.compensation import month_of
-from funding.models import CentreMonth, PartnerAgreement, VisitCompensation
+from funding.models import PaidMonth, PartnerAgreement, VisitCompensation
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -68,9 +68,9 @@ def test_the_current_year_is_open_with_a_fixed_allocation_and_past_months_paid(
     fixed = [r for r in allocation if r["kind"] == "allocation" and r["recipient_type"] == "centre"]
     assert sum(D(r["amount"]) for r in fixed) == D("600000")
     paid = set(
-        CentreMonth.objects.filter(organisation__name="Region Örebro län").values_list(
-            "month", flat=True
-        )
+        PaidMonth.objects.locked()
+        .filter(organisation__name="Region Örebro län")
+        .values_list("month", flat=True)
     )
     this_month = month_of(today)
     last_month = month_of(this_month - datetime.timedelta(days=1))

@@ -15,9 +15,9 @@ from core.models import Role
 from funding import ledger
 from funding.compensation import month_pay, next_open_month, statements
 from funding.models import (
-    CentreMonth,
     CompensationAdjustment,
     LedgerTransaction,
+    PaidMonth,
     PayoutCategory,
     TxKind,
 )
@@ -146,7 +146,10 @@ def test_pay_posts_one_payout_per_centre_and_locks(org, finance, grant, a, b):
     assert {t.recipient_type for t in payouts} == {"centre"}
     assert {t.date for t in payouts} == {TODAY}
     assert ledger.figures(grant).paid_out == 3 * PV
-    assert CentreMonth.objects.filter(organisation=org, month=d(8, 1)).count() == 1
+    # One lock per centre of the organisation, each with its payout.
+    locks = PaidMonth.objects.filter(organisation=org, month=d(8, 1))
+    assert locks.count() == org.centres.count()
+    assert {lock.payout.recipient_id for lock in locks if lock.payout} == {a.pk, b.pk}
     assert row(a, 8).locked and row(b, 8).locked
     with pytest.raises(Conflict):
         visit(quiet, d(8, 20))
@@ -173,19 +176,19 @@ def test_pay_beyond_balance_posts_nothing(org, finance, a, b):
     with pytest.raises(ValidationError):
         pay(finance, small, 8)
     assert not LedgerTransaction.objects.filter(grant=small, kind=TxKind.PAYOUT).exists()
-    assert not CentreMonth.objects.exists()
+    assert not PaidMonth.objects.exists()
 
 
-def test_a_month_is_paid_only_once_it_is_over(finance, grant):
+def test_a_month_is_paid_only_once_it_is_over(finance, grant, a):
     """Finding: finance could pay the current month on the 3rd, and every later visit of that
     month was refused as paid and locked."""
     for month in (9, 10):  # the current month (TODAY is 15 September) and a later one
         with pytest.raises(Conflict) as exc:
             pay(finance, grant, month)
         assert "inte slut" in str(exc.value.detail)
-    assert not CentreMonth.objects.exists()
+    assert not PaidMonth.objects.exists()
     pay(finance, grant, 9, today=d(10, 1))
-    assert CentreMonth.objects.filter(month=d(9, 1)).exists()
+    assert PaidMonth.objects.filter(month=d(9, 1)).exists()
 
 
 # --- Locked months and adjustments ----------------------------------------------------------------
