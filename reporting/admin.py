@@ -1,14 +1,19 @@
-"""Admin for reports, scoped to the administrator's organisations and read-only: a run changes
-only through the run machinery, a narrative only by adding a version, and a submitted run is
-frozen in the database itself."""
+"""Admin for reports, scoped to the administrator's organisations. Runs and narratives are
+read-only: a run changes only through the run machinery, a narrative only by adding a version,
+and a submitted run is frozen in the database itself. The SIE export's accounts are edited
+here: the organisation's own number and name for each ledger account."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from core.admin import ScopedAdminMixin
 from funding.admin import ReadOnlyMixin
-from reporting.models import NarrativeVersion, ReportRun
+from reporting.models import NarrativeVersion, ReportRun, SieAccount
+from reporting.sie import DEFAULT_CHART
 
 
 @admin.register(ReportRun)
@@ -38,3 +43,27 @@ class NarrativeVersionAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[Na
     list_display = ["kind", "organisation", "year", "grant", "centre", "section", "version"]
     list_filter = ["kind", "year", "section"]
     list_select_related = ["organisation", "grant", "centre", "written_by"]
+
+
+@admin.register(SieAccount)
+class SieAccountAdmin(ScopedAdminMixin, admin.ModelAdmin[SieAccount]):
+    """An organisation maps the ledger accounts it wants elsewhere than the default chart; the
+    ones it leaves out keep their default (shown in the list)."""
+
+    organisation_path = "organisation"
+    list_display = ["ledger_account", "number", "name", "default_account", "organisation"]
+    list_filter = ["organisation", "ledger_account"]
+    list_select_related = ["organisation"]
+    search_fields = ["number", "name"]
+    fields = ["organisation", "ledger_account", "number", "name"]
+
+    @admin.display(description=_("standardkonto"))
+    def default_account(self, obj: SieAccount) -> str:
+        account = DEFAULT_CHART.get(obj.ledger_account)
+        return f"{account.number} {account.name}" if account else ""
+
+    def save_model(
+        self, request: HttpRequest, obj: SieAccount, form: ModelForm[SieAccount], change: bool
+    ) -> None:
+        obj.updated_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import uuid
 
 import pgtrigger
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import Centre, Organisation, User
-from funding.models import Grant
+from funding.models import Account, Grant
 
 
 class ReportKind(models.TextChoices):
@@ -26,10 +27,16 @@ class ReportKind(models.TextChoices):
     FINANCE_XLSX = "finance_xlsx", _("Ekonomiexport (Excel)")
     FINANCE_CSV = "finance_csv", _("Ekonomiexport (CSV)")
     AUDITOR_BUNDLE = "auditor_bundle", _("Underlag för revision")
+    SIE = "sie", _("Bokföringsexport (SIE 4)")
 
 
 # What each kind is about: a grant, a centre, or the organisation's year.
-GRANT_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.SKL, ReportKind.AUDITOR_BUNDLE)
+GRANT_KINDS = (
+    ReportKind.SOCIALSTYRELSEN,
+    ReportKind.SKL,
+    ReportKind.AUDITOR_BUNDLE,
+    ReportKind.SIE,
+)
 CENTRE_KINDS = (ReportKind.HALSOVAL,)
 # Reports that answer a deadline and can be submitted (frozen).
 SUBMITTABLE_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.SKL, ReportKind.HALSOVAL)
@@ -202,3 +209,68 @@ class ReminderSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deadline} −{self.days_before} d"
+
+
+# The ledger's accounts as finance staff call them (funding.models.Account has no labels).
+LEDGER_ACCOUNT_LABELS = {
+    Account.FUNDER: _("Bidragsgivaren (mottagna bidrag)"),
+    Account.BALANCE: _("Saldo (bidragsmedel kvar)"),
+    Account.PAID: _("Utbetalt"),
+    Account.CARRIED_OVER: _("Överfört till senare år"),
+    Account.REPAID: _("Återbetalt"),
+    Account.UNALLOCATED: _("Ej fördelat (åtagande)"),
+    Account.ALLOCATED: _("Fördelat (åtagande)"),
+}
+LEDGER_ACCOUNT_CHOICES = [
+    (account.value, LEDGER_ACCOUNT_LABELS.get(account, account.label)) for account in Account
+]
+
+# An account number in an organisation's chart of accounts: digits only (SIE's `kontonr`), four
+# to six of them (BAS numbers have four; some regions' charts add sub-accounts).
+SIE_ACCOUNT_NUMBER = r"^[0-9]{4,6}$"
+
+
+class SieAccount(models.Model):
+    """Where one of the ledger's internal accounts (`funding.models.Account`) goes in the
+    organisation's own chart of accounts, for the SIE export (`reporting.sie`). An account the
+    organisation has not mapped uses the default chart in `reporting.sie.DEFAULT_CHART`. Edited
+    in the admin; a change applies to the files made after it (a file already made keeps its
+    numbers)."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="sie_accounts"
+    )
+    ledger_account = models.CharField(
+        _("konto i bidragsreskontran"), max_length=20, choices=LEDGER_ACCOUNT_CHOICES
+    )
+    number = models.CharField(
+        _("kontonummer"),
+        max_length=6,
+        validators=[RegexValidator(SIE_ACCOUNT_NUMBER, _("Ange ett kontonummer med 4–6 siffror."))],
+    )
+    name = models.CharField(_("kontonamn"), max_length=100)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["organisation", "number", "ledger_account"]
+        verbose_name = _("konto i SIE-exporten")
+        verbose_name_plural = _("konton i SIE-exporten")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "ledger_account"], name="reporting_sie_account_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(number__regex=SIE_ACCOUNT_NUMBER), name="reporting_sie_account_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(ledger_account__in=Account.values),
+                name="reporting_sie_account_known",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="reporting_sie_account_named"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"

@@ -17,7 +17,7 @@ from reporting.models import ReportKind, ReportRun
 class Rendered:
     content: bytes
     content_type: str
-    extension: str  # "pdf", "xlsx", "zip"
+    extension: str  # "pdf", "xlsx", "zip", "si"
 
 
 Renderer = Callable[[ReportRun, Mapping[str, str]], Rendered]
@@ -31,6 +31,7 @@ RENDERERS: dict[str, str] = {
     ReportKind.FINANCE_XLSX: "reporting.exports.render_finance_xlsx",
     ReportKind.FINANCE_CSV: "reporting.exports.render_finance_csv",
     ReportKind.AUDITOR_BUNDLE: "reporting.exports.render_auditor_bundle",
+    ReportKind.SIE: "reporting.sie.render_sie",
 }
 
 

@@ -24,7 +24,7 @@ class ReportRequestSerializer(serializers.Serializer[Any]):
     grant = serializers.UUIDField(
         required=False,
         allow_null=True,
-        help_text="Required for socialstyrelsen, skl and auditor_bundle: a grant of that year.",
+        help_text="Required for socialstyrelsen, skl, auditor_bundle and sie: a grant of that year",
     )
     centre = serializers.UUIDField(
         required=False,
