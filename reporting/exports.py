@@ -31,6 +31,7 @@ from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -307,49 +308,60 @@ def compensation_table(organisation_id: uuid.UUID, year: int) -> Table:
     )
 
 
+LEDGER_COLUMNS = (
+    Column(_("Nr"), Kind.INT, 6),
+    Column(_("Bidrag"), Kind.TEXT, 16),
+    Column(_("Datum"), Kind.DATE, 11),
+    Column(_("Typ"), Kind.TEXT, 18),
+    Column(_("Kategori"), Kind.TEXT, 28),
+    Column(_("Mottagartyp"), Kind.TEXT, 14),
+    Column(_("Mottagare"), Kind.TEXT, 32),
+    Column(_("Belopp"), Kind.MONEY, 16),
+    Column(_("Referens"), Kind.TEXT, 32),
+    Column(_("Rättar nr"), Kind.INT, 9),
+    Column(_("Registrerad av"), Kind.TEXT, 16),
+    Column(_("Registrerad"), Kind.DATETIME, 17),
+)
+
+
+def _ledger_rows(
+    grants: Iterable[Grant] | QuerySet[Grant],
+) -> list[tuple[LedgerTransaction, tuple[Any, ...]]]:
+    """Each ledger row of the grants with its journal line (`LEDGER_COLUMNS`)."""
+    transactions = list(ledger_transactions(grants))
+    names = recipient_names((tx.recipient_type, tx.recipient_id) for tx in transactions)
+    number = {tx.pk: index for index, tx in enumerate(transactions, start=1)}
+    return [
+        (
+            tx,
+            (
+                number[tx.pk],
+                tx.grant.reference,
+                tx.date,
+                tx.get_kind_display(),
+                tx.get_category_display() if tx.category else None,
+                tx.get_recipient_type_display() if tx.recipient_type else None,
+                names.get(tx.recipient_id) if tx.recipient_id else None,
+                ledger.transaction_amount(tx),
+                scrub(tx.reference) or None,
+                number.get(tx.reverses_id) if tx.reverses_id else None,
+                tx.created_by.username,
+                tx.created_at,
+            ),
+        )
+        for tx in transactions
+    ]
+
+
 def ledger_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
     """The ledger journal: amounts signed as API.md (receipts positive; payouts, carry-overs
     and repayments negative; allocations show their commitment). Rows are numbered so that a
     reversal can name the row it reverses without an internal id."""
-    transactions = list(ledger_transactions(grants))
-    names = recipient_names((tx.recipient_type, tx.recipient_id) for tx in transactions)
-    number = {tx.pk: index for index, tx in enumerate(transactions, start=1)}
-    rows = [
-        (
-            number[tx.pk],
-            tx.grant.reference,
-            tx.date,
-            tx.get_kind_display(),
-            tx.get_category_display() if tx.category else None,
-            tx.get_recipient_type_display() if tx.recipient_type else None,
-            names.get(tx.recipient_id) if tx.recipient_id else None,
-            ledger.transaction_amount(tx),
-            scrub(tx.reference) or None,
-            number.get(tx.reverses_id) if tx.reverses_id else None,
-            tx.created_by.username,
-            tx.created_at,
-        )
-        for tx in transactions
-    ]
-    return Table(
-        title=_("Huvudbok"),
-        file_name="huvudbok.csv",
-        columns=(
-            Column(_("Nr"), Kind.INT, 6),
-            Column(_("Bidrag"), Kind.TEXT, 16),
-            Column(_("Datum"), Kind.DATE, 11),
-            Column(_("Typ"), Kind.TEXT, 18),
-            Column(_("Kategori"), Kind.TEXT, 28),
-            Column(_("Mottagartyp"), Kind.TEXT, 14),
-            Column(_("Mottagare"), Kind.TEXT, 32),
-            Column(_("Belopp"), Kind.MONEY, 16),
-            Column(_("Referens"), Kind.TEXT, 32),
-            Column(_("Rättar nr"), Kind.INT, 9),
-            Column(_("Registrerad av"), Kind.TEXT, 16),
-            Column(_("Registrerad"), Kind.DATETIME, 17),
-        ),
-        rows=rows,
-    )
+    return _journal([row for _tx, row in _ledger_rows(grants)])
+
+
+def _journal(rows: list[tuple[Any, ...]]) -> Table:
+    return Table(title=_("Huvudbok"), file_name="huvudbok.csv", columns=LEDGER_COLUMNS, rows=rows)
 
 
 def allocations_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
@@ -647,7 +659,12 @@ REPORT_FILE_NAMES = {
     ReportKind.SOCIALSTYRELSEN: "aterrapportering.pdf",
     ReportKind.SKL: "slutrapport.pdf",
 }
-MANIFEST_NAME = "manifest.txt"
+# The checksum manifest, in the format `sha256sum -c` reads as it is: one line per file,
+# `<64 hex>  <name>`, names relative to the folder the ZIP is extracted into, UTF-8 without
+# BOM, LF line ends. Everything else an auditor should know is in the README.
+MANIFEST_NAME = "sha256sums.txt"
+README_NAME = "LASMIG.txt"
+AFTER_SUBMISSION_NAME = "efter-inlamning.csv"
 
 
 def submitted_report(grant: Grant) -> ReportRun:
@@ -659,6 +676,7 @@ def submitted_report(grant: Grant) -> ReportRun:
             kind__in=list(REPORT_FILE_NAMES),
             submitted_at__isnull=False,
         )
+        .select_related("submitted_by")
         .order_by("-submitted_at")
         .first()
     )
@@ -669,68 +687,167 @@ def submitted_report(grant: Grant) -> ReportRun:
     return submitted
 
 
-def _manifest(grant: Grant, report: ReportRun, files: Sequence[tuple[str, bytes]]) -> bytes:
+def checksum_manifest(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """`sha256sum`'s own format, so that `sha256sum -c sha256sums.txt` verifies the extracted
+    files as they are (no BOM, no CR, no size column: each of those breaks it)."""
+    lines = [f"{hashlib.sha256(content).hexdigest()}  {name}\n" for name, content in files]
+    return "".join(lines).encode("utf-8")
+
+
+def _kr(value: Decimal) -> str:
+    return _csv_value(Kind.MONEY, value)
+
+
+def _readme(
+    run: ReportRun,
+    grant: Grant,
+    report: ReportRun,
+    report_name: str,
+    after: Table,
+    descriptions: Sequence[tuple[str, str]],
+) -> bytes:
     state = ledger.figures(grant)
     assert report.submitted_at is not None  # `submitted_report()` found it submitted
     submitted = _local(report.submitted_at)
-
-    def kr(value: Decimal) -> str:
-        return _csv_value(Kind.MONEY, value)
-
+    made = _local(run.created_at) if run.created_at else None
+    made_text = f"{made:%Y-%m-%d %H:%M}" if made else ""
+    closed = f"{_local(grant.closed_at):%Y-%m-%d %H:%M}" if grant.closed_at else _("öppet")
+    if after.rows:
+        after_text = ngettext(
+            "%(n)d rad i huvudboken registrerades efter att rapporten lämnades in "
+            "%(submitted)s. Den står i %(file)s (med samma nummer som i huvudbok.csv) och finns "
+            "inte med i rapportens siffror.",
+            "%(n)d rader i huvudboken registrerades efter att rapporten lämnades in "
+            "%(submitted)s. De står i %(file)s (med samma nummer som i huvudbok.csv) och finns "
+            "inte med i rapportens siffror.",
+            len(after.rows),
+        ) % {
+            "n": len(after.rows),
+            "submitted": f"{submitted:%Y-%m-%d %H:%M}",
+            "file": after.file_name,
+        }
+    else:
+        after_text = _(
+            "Inga rader i huvudboken har registrerats efter att rapporten lämnades in "
+            "%(submitted)s; %(file)s har bara sin rubrikrad."
+        ) % {"submitted": f"{submitted:%Y-%m-%d %H:%M}", "file": after.file_name}
+    submitted_by = report.submitted_by.username if report.submitted_by else ""
     lines = [
         _("Revisionsunderlag"),
         "",
         f"{_('Organisation')}: {grant.organisation.name}",
         f"{_('Bidragsgivare')}: {grant.get_funder_display()}",
-        f"{_('Beslut (diarienummer)')}: {grant.reference}",
+        f"{_('Beslut (diarienummer)')}: {scrub(grant.reference)}",
         f"{_('År')}: {grant.year}",
         f"{_('Mottaget')}: {grant.received_on:%Y-%m-%d}",
         f"{_('Används senast')}: {grant.use_by:%Y-%m-%d}",
         f"{_('Redovisas senast')}: {grant.report_due:%Y-%m-%d}",
-        f"{_('Rapport inskickad')}: {submitted:%Y-%m-%d %H:%M}",
+        f"{_('Avslutat')}: {closed}",
+        f"{_('Rapport inskickad')}: {submitted:%Y-%m-%d %H:%M} {_('av')} {submitted_by}".rstrip(),
+        f"{_('Rapportens kontrollsumma (SHA-256)')}: {report.sha256}",
+        f"{_('Underlaget skapat')}: {made_text}",
         "",
-        _("Bidragets siffror ur huvudboken (kronor):"),
-        f"{_('Mottaget')}: {kr(state.amount)}",
-        f"{_('Fördelat')}: {kr(state.allocated)}",
-        f"{_('Utbetalt')}: {kr(state.paid_out)}",
-        f"{_('Överfört till senare år')}: {kr(state.carried_over)}",
-        f"{_('Återbetalt')}: {kr(state.repaid)}",
-        f"{_('Saldo')}: {kr(state.balance)}",
-        f"{_('Oanvänt')}: {kr(state.unused)}",
-        f"{_('Att återbetala')}: {kr(state.repayment_due)}",
+        _(
+            "Rapporten (%(report)s) är filen som lämnades in, oförändrad och låst sedan dess. "
+            "Huvudbokens siffror nedan och i huvudbok.csv, fordelningsbeslut.csv och "
+            "ersattning.csv är däremot dagens, som de var när underlaget skapades: det som "
+            "registrerats efter inlämningen finns med i dem men inte i rapporten."
+        )
+        % {"report": report_name},
+        "",
+        _("Bidragets siffror ur huvudboken när underlaget skapades (kronor):"),
+        f"{_('Mottaget')}: {_kr(state.amount)}",
+        f"{_('Fördelat')}: {_kr(state.allocated)}",
+        f"{_('Utbetalt')}: {_kr(state.paid_out)}",
+        f"{_('Överfört till senare år')}: {_kr(state.carried_over)}",
+        f"{_('Återbetalt')}: {_kr(state.repaid)}",
+        f"{_('Saldo')}: {_kr(state.balance)}",
+        f"{_('Oanvänt')}: {_kr(state.unused)}",
+        f"{_('Att återbetala')}: {_kr(state.repayment_due)}",
         f"{_('Status')}: {_('avslutat') if state.closed else _('öppet')}",
         "",
-        _("Filer (sha256, storlek i byte, namn):"),
+        _("Efter inlämningen:"),
+        after_text,
+        "",
+        _("Filer:"),
+        *(f"{name}: {what}" for name, what in descriptions),
+        f"{README_NAME}: " + _("den här filen."),
+        f"{MANIFEST_NAME}: "
+        + _("kontrollsummor (SHA-256) för alla filer ovan, i formatet som sha256sum läser."),
+        "",
+        _(
+            "Kontroll: packa upp alla filer i en mapp och kör i den mappen "
+            "`sha256sum -c %(manifest)s` (macOS: `shasum -a 256 -c %(manifest)s`). Varje fil "
+            "ska ge OK."
+        )
+        % {"manifest": MANIFEST_NAME},
     ]
-    lines += [
-        f"{hashlib.sha256(content).hexdigest()}  {len(content)}  {name}" for name, content in files
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def render_auditor_bundle(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
-    """One ZIP for an auditor or the funder: the submitted report as filed, the grant's ledger,
-    its allocation decisions and the application decisions behind the fixed allocations, and
-    a manifest with every file's checksum and the grant's figures."""
+    """One ZIP for an auditor or the funder, for a closed grant: the submitted report as filed,
+    the grant's ledger (today's) and the rows of it posted after the report was submitted, the
+    year's monthly compensation statements behind the programme-variable payouts, the
+    allocation decisions and the application decisions behind the fixed allocations, a README
+    with the grant's figures and what is frozen and what is today's, and a checksum manifest
+    that `sha256sum -c` verifies."""
+    from reporting.services import Subject, preliminary_reason
+
     if run.grant_id is None:
         raise Conflict(_("Revisionsunderlaget gäller ett bidrag."))
     grant = Grant.objects.select_related("organisation").get(pk=run.grant_id)
+    reason = preliminary_reason(Subject(run.kind, grant.organisation, run.year, grant=grant))
+    if reason:
+        raise Conflict(
+            _("Revisionsunderlaget görs för ett avslutat bidrag. %(reason)s") % {"reason": reason}
+        )
     report = submitted_report(grant)
     pdf = storage.read(report.file_name)
     if report.sha256 and hashlib.sha256(pdf).hexdigest() != report.sha256:
         raise Conflict(_("Den inskickade rapportens fil stämmer inte med sin kontrollsumma."))
+    assert report.submitted_at is not None  # `submitted_report()` found it submitted
     applications = _fixed_applications(grant)
-    files: list[tuple[str, bytes]] = [
-        (REPORT_FILE_NAMES[ReportKind(report.kind)], pdf),
-        *(
-            (table.file_name, write_csv(table))
-            for table in (
-                ledger_table([grant]),
-                allocation_decisions_table(grant),
-                application_decisions_table(applications),
-                application_events_table(applications),
-            )
+    journal = _ledger_rows([grant])
+    after = Table(
+        title=_("Efter inlämningen"),
+        file_name=AFTER_SUBMISSION_NAME,
+        columns=LEDGER_COLUMNS,
+        rows=[row for tx, row in journal if tx.created_at > report.submitted_at],
+    )
+    report_name = REPORT_FILE_NAMES[ReportKind(report.kind)]
+    tables: list[tuple[Table, str]] = [
+        (
+            _journal([row for _tx, row in journal]),
+            _("bidragets huvudbok, alla rader som de var när underlaget skapades."),
         ),
+        (
+            after,
+            _("raderna i huvudboken som registrerats efter att rapporten lämnades in."),
+        ),
+        (
+            compensation_table(grant.organisation_id, grant.year),
+            _(
+                "månadsbeskeden %(year)s: ersättningen per BVC och månad i hela organisationen, "
+                "underlaget för utbetalningarna av rörlig ersättning."
+            )
+            % {"year": grant.year},
+        ),
+        (allocation_decisions_table(grant), _("bidragets fördelningsbeslut.")),
+        (
+            application_decisions_table(applications),
+            _("besluten om fast ersättning bakom fördelningarna."),
+        ),
+        (application_events_table(applications), _("ansökningarnas händelser.")),
     ]
-    files.append((MANIFEST_NAME, _manifest(grant, report, files)))
+    files: list[tuple[str, bytes]] = [
+        (report_name, pdf),
+        *((table.file_name, write_csv(table)) for table, _what in tables),
+    ]
+    descriptions = [
+        (report_name, _("rapporten som den lämnades in.")),
+        *((table.file_name, what) for table, what in tables),
+    ]
+    files.append((README_NAME, _readme(run, grant, report, report_name, after, descriptions)))
+    files.append((MANIFEST_NAME, checksum_manifest(files)))
     return Rendered(write_zip(run, files), ZIP_TYPE, "zip")

@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from reporting import charts, selectors
+from reporting import charts, selectors, services
 from reporting.models import ReportKind, ReportRun
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
@@ -67,8 +67,11 @@ def _local_fetcher() -> Any:
     return LocalOnly(allowed_protocols={"file"})
 
 
-def _render(template: str, context: dict[str, Any]) -> Rendered:
-    context = {"generated": timezone.localdate(), **context}
+def _render(template: str, run: ReportRun, context: dict[str, Any]) -> Rendered:
+    # While the report's period is open (the grant not closed, the year not over) every page
+    # says "Preliminär" (API.md "Money at the edges"); the rule is `preliminary_reason`'s.
+    preliminary = services.preliminary_reason(services.Subject.of(run))
+    context = {"generated": timezone.localdate(), "preliminary": preliminary, **context}
     html = render_to_string(f"reports/pdf/{template}", context)
     return Rendered(content=html_to_pdf(html), content_type=PDF, extension="pdf")
 
@@ -102,12 +105,12 @@ def _grant_context(run: ReportRun, kind: str, narratives: Mapping[str, str]) -> 
 
 def render_socialstyrelsen(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
     context = _grant_context(run, ReportKind.SOCIALSTYRELSEN, narratives)
-    return _render("socialstyrelsen.html", context)
+    return _render("socialstyrelsen.html", run, context)
 
 
 def render_skl(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
     context = _grant_context(run, ReportKind.SKL, narratives)
-    return _render("skl.html", context)
+    return _render("skl.html", run, context)
 
 
 def render_halsoval(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
@@ -116,6 +119,7 @@ def render_halsoval(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
     account = selectors.centre_account(centre, run.year)
     return _render(
         "halsoval.html",
+        run,
         {
             "organisation": run.organisation.name,
             "centre": centre,

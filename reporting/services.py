@@ -9,10 +9,12 @@ attempt keeps that attempt's file and checksum. Rendering never happens in a web
 no REDIS_URL, development only, the task runs eagerly in the calling process).
 
 Who may do what: finance and CBHV of the organisation request and read every report; a centre
-manager requests and reads the Hälsoval account of her centre. CBHV or finance submit grant
-reports; the centre manager (or CBHV) submits the centre's account. Narrative sections are
-written by CBHV (Socialstyrelsen, SKL) and by the centre manager (Hälsoval), until the report is
-submitted.
+manager requests and reads the Hälsoval account of her centre. Narrative sections are written by
+CBHV (Socialstyrelsen, SKL) and by the centre manager of the centre (Hälsoval), until the report
+is submitted; only that role submits the report (API.md "Money at the edges"), and only once its
+period is over: a Socialstyrelsen report (and the auditor bundle) for a closed grant, a Hälsoval
+account or SKL report after its year. Before that a run can still be made; it is "Preliminär"
+(`preliminary_reason`, the one rule behind the mark, the submit's 409 and the bundle's 409).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import datetime
 import logging
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +59,8 @@ logger = logging.getLogger(__name__)
 ORGANISATION_ROLES = (Role.FINANCE, Role.CBHV)
 # Everyone who may ever request or read a report (the 403 before anything is looked up).
 REPORT_ROLES = (Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER)
-# Who submits: CBHV and finance grant reports; the centre manager and CBHV the centre's account.
-SUBMIT_ROLES = (Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER)
+# Who submits: the role that writes the report's narratives (`may_submit`); finance never does.
+SUBMIT_ROLES = (Role.CBHV, Role.CENTRE_MANAGER)
 NARRATIVE_ROLES = (Role.CBHV, Role.CENTRE_MANAGER)
 # A grant report is about a grant from this funder (the auditor bundle takes any grant).
 KIND_FUNDER = {ReportKind.SOCIALSTYRELSEN: Funder.SOCIALSTYRELSEN, ReportKind.SKL: Funder.SKL}
@@ -130,25 +133,35 @@ def may_read_subject(user: User, subject: Subject) -> bool:
     )
 
 
-def may_submit(user: User, run: ReportRun) -> bool:
+def _writes_narratives(
+    user: User, kind: str, organisation_id: uuid.UUID, centre_id: uuid.UUID | None
+) -> bool:
+    """The role that writes a report's narrative sections: the centre manager of the centre for
+    a Hälsoval account, CBHV of the organisation for Socialstyrelsen and SKL."""
     scope = user.scope
-    if run.kind in CENTRE_KINDS:
-        return scope.has_role_in(Role.CBHV, organisation_id=run.organisation_id) or (
-            run.centre_id is not None
-            and scope.has_role_at(Role.CENTRE_MANAGER, centre_id=run.centre_id)
-        )
-    return run.organisation_id in scope.organisation_ids(Role.CBHV, Role.FINANCE)
+    if kind in CENTRE_KINDS:
+        return centre_id is not None and scope.has_role_at(Role.CENTRE_MANAGER, centre_id=centre_id)
+    if kind in SECTIONS:
+        return scope.has_role_in(Role.CBHV, organisation_id=organisation_id)
+    return False
+
+
+def may_submit(user: User, run: ReportRun) -> bool:
+    """Only the role that writes a report's narratives submits it (API.md "Money at the
+    edges"): CBHV for Socialstyrelsen and SKL, the centre's manager for its Hälsoval account.
+    Finance (and CBHV for an account) reads and requests, never submits."""
+    return run.kind in SUBMITTABLE_KINDS and _writes_narratives(
+        user, run.kind, run.organisation_id, run.centre_id
+    )
 
 
 def may_write_narrative(user: User, subject: Subject) -> bool:
-    scope = user.scope
-    if subject.kind in CENTRE_KINDS:
-        return subject.centre is not None and scope.has_role_at(
-            Role.CENTRE_MANAGER, centre_id=subject.centre.pk
-        )
-    if subject.kind in SECTIONS:
-        return scope.has_role_in(Role.CBHV, organisation_id=subject.organisation.pk)
-    return False
+    return _writes_narratives(
+        user,
+        subject.kind,
+        subject.organisation.pk,
+        subject.centre.pk if subject.centre is not None else None,
+    )
 
 
 def requestable_kinds(user: User) -> list[str]:
@@ -178,6 +191,55 @@ def has_fixed_compensation_in(centre: Centre, year: int) -> bool:
 
 def is_submitted(subject: Subject) -> bool:
     return ReportRun.objects.filter(**subject.lookup(), submitted_at__isnull=False).exists()
+
+
+# Kinds whose period ends when the grant is closed, and kinds whose period is their year.
+GRANT_PERIOD_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.AUDITOR_BUNDLE)
+YEAR_PERIOD_KINDS = (ReportKind.HALSOVAL, ReportKind.SKL)
+
+
+def preliminary_reason(subject: Subject, at: datetime.datetime | None = None) -> str:
+    """Why a report of `subject` made at `at` (default: now) is preliminary, or "" when its
+    period is over (API.md "Reports are submitted when their period is over"): a Socialstyrelsen
+    report and the auditor bundle once the grant is closed (until then its figures still
+    move), a Hälsoval account or SKL report once its year has ended. The one rule behind the
+    PDFs' "Preliminär" mark, the 409 on submitting and the auditor bundle's 409."""
+    moment = at or timezone.now()
+    if subject.kind in GRANT_PERIOD_KINDS:
+        grant = subject.grant
+        if grant is not None and grant.closed_at is not None and grant.closed_at <= moment:
+            return ""
+        return _(
+            "Bidraget %(reference)s är inte avslutat. Ekonomi avslutar det när medlen är "
+            "använda (senast %(use_by)s); först därefter kan rapporten lämnas in."
+        ) % {
+            "reference": grant.reference if grant else "",
+            "use_by": grant.use_by.isoformat() if grant else "",
+        }
+    if subject.kind in YEAR_PERIOD_KINDS and timezone.localdate(moment).year <= subject.year:
+        return _("Året %(year)s är inte slut. Rapporten kan lämnas in från %(from)s.") % {
+            "year": subject.year,
+            "from": datetime.date(subject.year + 1, 1, 1).isoformat(),
+        }
+    return ""
+
+
+def is_preliminary(subject: Subject, at: datetime.datetime | None = None) -> bool:
+    return bool(preliminary_reason(subject, at))
+
+
+def missing_sections(
+    subject: Subject, current: Mapping[str, NarrativeVersion] | None = None
+) -> list[str]:
+    """The headings of the subject's narrative sections with no text (never written, or the
+    current version empty), in the report's order. `current`: `current_narratives(subject)`."""
+    if current is None:
+        current = current_narratives(subject)
+    return [
+        heading
+        for key, heading in subject.sections
+        if key not in current or not current[key].text.strip()
+    ]
 
 
 # --- Requesting -------------------------------------------------------------------------------
@@ -298,10 +360,7 @@ def report_request(
         if active is not None:
             return active, False
         if kind == ReportKind.AUDITOR_BUNDLE and subject.grant is not None:
-            # The bundle holds the submitted grant report: without one it cannot be made.
-            from reporting.exports import submitted_report
-
-            submitted_report(subject.grant)
+            _require_bundle_possible(subject)
         try:
             with transaction.atomic():
                 run = ReportRun.objects.create(**subject.lookup(), requested_by=user)
@@ -313,6 +372,21 @@ def report_request(
             return active, False
         enqueue(run)
     return run, True
+
+
+def _require_bundle_possible(subject: Subject) -> None:
+    """The auditor bundle is made for a closed grant whose report has been submitted (a state
+    conflict otherwise: API.md "Money at the edges")."""
+    assert subject.grant is not None  # the bundle is about a grant (resolve_subject)
+    reason = preliminary_reason(subject)
+    if reason:
+        raise Conflict(
+            _("Revisionsunderlaget görs för ett avslutat bidrag. %(reason)s") % {"reason": reason}
+        )
+    # The bundle holds the submitted grant report: without one it cannot be made.
+    from reporting.exports import submitted_report
+
+    submitted_report(subject.grant)
 
 
 def report_retry(user: User, run: ReportRun) -> tuple[ReportRun, bool]:
@@ -547,11 +621,39 @@ def requeue_stuck() -> int:
 
 
 # --- Submitting -------------------------------------------------------------------------------
+def outdated_reason(run: ReportRun, current: Mapping[str, NarrativeVersion]) -> str:
+    """Why the run's file would not be the final report, or "": rendered while the period was
+    still open (it says "Preliminär"), or before the texts were last changed (`current`:
+    `current_narratives()`). Rendering starts after `started_at`, so a period that was over
+    then was over when the file was made."""
+    if is_preliminary(Subject.of(run), at=run.started_at or run.finished_at):
+        return _(
+            "Rapporten skapades innan perioden var slut och är märkt Preliminär. Beställ "
+            "rapporten igen och lämna in den nya."
+        )
+    if set(run.narrative_versions) != {str(v.pk) for v in current.values()}:
+        return _(
+            "Texterna har ändrats sedan rapporten skapades. Beställ rapporten igen och lämna in "
+            "den nya."
+        )
+    return ""
+
+
 def report_submit(user: User, run: ReportRun) -> tuple[ReportRun, bool]:
     """Submit (freeze) a done run: (run, changed). A second submit of the same run changes
-    nothing; another run of the same subject already submitted → Conflict."""
-    if not may_submit(user, run):
-        raise PermissionDenied(_("Du kan inte lämna in den här rapporten."))
+    nothing. Checked in API.md's order: 403 (`PermissionDenied`) unless the user writes the
+    report's narratives; 400 (`ValidationError`, `{"narratives": [one message per empty
+    section, naming its heading]}`); 409 (`Conflict`) for a run that is not done, another run of
+    the report already submitted, a period that is not over, or a file that would not be the
+    final report (made while the period was open, or with texts changed since)."""
+    if not user.scope.has_role(*SUBMIT_ROLES):
+        raise PermissionDenied(_("Du kan inte lämna in rapporter."))
+    if run.kind in SUBMITTABLE_KINDS and not may_submit(user, run):
+        raise PermissionDenied(
+            _("Årsredovisningen lämnas in av BVC:ns chef, som skriver dess texter.")
+            if run.kind in CENTRE_KINDS
+            else _("Rapporten lämnas in av CBHV, som skriver dess texter.")
+        )
     if run.kind not in SUBMITTABLE_KINDS:
         raise Conflict(_("Den här rapporten lämnas inte in."))
     with transaction.atomic():
@@ -560,16 +662,29 @@ def report_submit(user: User, run: ReportRun) -> tuple[ReportRun, bool]:
             raise Conflict(_("Rapporten finns inte längre."))
         if locked.submitted_at is not None:
             return locked, False
+        subject = Subject.of(locked)
+        current = current_narratives(subject)
+        missing = missing_sections(subject, current)
+        if missing:
+            raise ValidationError(
+                {"narratives": [_("Saknar text: %(heading)s") % {"heading": h} for h in missing]}
+            )
         if locked.status != RunStatus.DONE:
             raise Conflict(_("Bara en färdig rapport kan lämnas in."))
         other = (
-            ReportRun.objects.filter(**Subject.of(locked).lookup(), submitted_at__isnull=False)
+            ReportRun.objects.filter(**subject.lookup(), submitted_at__isnull=False)
             .exclude(pk=locked.pk)
             .values_list("pk", flat=True)
             .first()
         )
         if other is not None:
             raise Conflict(_("En annan version av rapporten är redan inlämnad."), id=str(other))
+        reason = preliminary_reason(subject)
+        if reason:
+            raise Conflict(reason)
+        outdated = outdated_reason(locked, current)
+        if outdated:
+            raise Conflict(outdated)
         locked.submitted_at = timezone.now()
         locked.submitted_by = user
         try:

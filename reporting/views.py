@@ -188,16 +188,32 @@ def _list_page(request: HttpRequest, form: ReportRequestForm, status: int = 200)
 
 def _run_context(user: User, run: ReportRun) -> dict[str, Any]:
     subject = Subject.of(run)
+    # The submit button is for the role that writes the report's texts, on a done run that is
+    # not yet submitted; what still stands in the way (the period, empty sections, a file made
+    # before either was settled) is said instead of offering a button that can only be refused.
+    may_submit = (
+        run.status == RunStatus.DONE and run.submitted_at is None and services.may_submit(user, run)
+    )
+    preliminary = (
+        services.preliminary_reason(subject)
+        if run.kind in services.SUBMITTABLE_KINDS and run.submitted_at is None
+        else ""
+    )
+    missing: list[str] = []
+    outdated = ""
+    if may_submit:
+        current = services.current_narratives(subject)
+        missing = services.missing_sections(subject, current)
+        if not (preliminary or missing):
+            outdated = services.outdated_reason(run, current)
     return {
         "run": run,
         "active": run.is_active,
         "poll_seconds": POLL_SECONDS,
-        "can_submit": (
-            run.kind in services.SUBMITTABLE_KINDS
-            and run.status == RunStatus.DONE
-            and run.submitted_at is None
-            and services.may_submit(user, run)
-        ),
+        "can_submit": may_submit and not (preliminary or missing or outdated),
+        "preliminary": preliminary,
+        "missing_sections": missing,
+        "outdated": outdated,
         "can_retry": run.status == RunStatus.FAILED
         and run.kind in services.requestable_kinds(user),
         "narratives_url": (
@@ -309,6 +325,8 @@ def run_submit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     run = get_object_or_404(visible_runs(user), pk=pk)
     try:
         _run, changed = services.report_submit(user, run)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     except Conflict as exc:
         messages.error(request, exc.detail)
     else:

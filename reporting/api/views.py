@@ -4,8 +4,9 @@ Every view answers in API.md's order: 401 (DRF's authentication), 403 (`ReportAc
 that never requests or reads reports; a role that may not request this kind or submit this
 report), 404 (the run in the path outside the caller's reports: `services.runs_for_user`, so a
 nurse, another organisation or another centre's manager gets 404 like a missing run), 400 (the
-input, including a grant or centre outside scope), 409 (a submitted report is never replaced;
-submitting a run that is not done). Rendering happens in Celery after commit, never here.
+input, including a grant or centre outside scope; an empty text section on submit), 409 (a
+submitted report is never replaced; submitting a run that is not done or whose period is not
+over; an auditor bundle for an open grant). Rendering happens in Celery after commit, never here.
 """
 
 from __future__ import annotations
@@ -215,14 +216,22 @@ class ReportSubmit(generics.GenericAPIView[ReportRun]):
     queryset = ReportRun.objects.none()
 
     @extend_schema(
-        summary="Submit (freeze) a done report; a second submit → 200 with the same run; another "
-        "run of the same report already submitted → 409",
+        summary="Submit (freeze) a done report; a second submit → 200 with the same run",
+        description="Only the role that writes the report's texts submits it (CBHV: "
+        "Socialstyrelsen, SKL; the centre's manager: Hälsoval); others → 403. Every text "
+        'section must be written, else 400 `{"narratives": ["Saknar text: <heading>", ...]}` '
+        "(one message per empty section). The report's period must be over (a closed grant; "
+        "for Hälsoval and SKL the year ended), else 409; so must the run's (a run made while "
+        "it was open says Preliminär), and the run must be made with the current texts. "
+        "Another run of the same report already submitted → 409.",
         request=None,
         parameters=[idempotency_parameter(required=False)],
         responses={200: ReportRunSerializer},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         user = _user(request)
+        if not scope_of(user).has_role(*services.SUBMIT_ROLES):
+            raise PermissionDenied(_("Du kan inte lämna in rapporter."))  # finance: before 404
         run = get_object_or_404(visible_runs(user), pk=pk)
 
         def submit() -> Response:

@@ -169,6 +169,10 @@ def bundle_run(world):
 
 
 def submitted_report(world, content=PDF):
+    """The grant closed and its report submitted (a report is submitted for a closed grant
+    only, and the auditor bundle is made for a closed grant only)."""
+    ledger.grant_close(user=world["finance"], grant=world["grant"])
+    world["grant"].refresh_from_db()
     run_id = uuid.uuid4()
     name = f"{run_id}.pdf"
     sha = storage.save(name, content)
@@ -426,18 +430,24 @@ def test_auditor_bundle_holds_the_submitted_pdf_and_a_manifest_that_checks(world
     assert list(files) == [
         "aterrapportering.pdf",
         "huvudbok.csv",
+        "efter-inlamning.csv",
+        "ersattning.csv",
         "fordelningsbeslut.csv",
         "ansokningar.csv",
         "ansokningshandelser.csv",
-        "manifest.txt",
+        "LASMIG.txt",
+        "sha256sums.txt",
     ]
     assert files["aterrapportering.pdf"] == PDF
-    manifest = files["manifest.txt"].decode("utf-8-sig").replace("\r\n", "\n")
-    listed = re.findall(r"^([0-9a-f]{64})  (\d+)  (\S+)$", manifest, re.MULTILINE)
-    assert [name for _sha, _size, name in listed] == list(files)[:-1]
-    for sha, size, name in listed:
+    # sha256sum's own format: no BOM, LF only, `<hex>  <name>`, every other file once.
+    manifest = files["sha256sums.txt"]
+    assert not manifest.startswith(b"\xef\xbb\xbf") and b"\r" not in manifest
+    listed = re.findall(r"^([0-9a-f]{64})  (\S+)$", manifest.decode("utf-8"), re.MULTILINE)
+    assert len(listed) == manifest.count(b"\n")
+    assert [name for _sha, name in listed] == list(files)[:-1]
+    for sha, name in listed:
         assert hashlib.sha256(files[name]).hexdigest() == sha
-        assert len(files[name]) == int(size)
+    readme = files["LASMIG.txt"].decode("utf-8")
     figures = ledger.figures(world["grant"])
     for label, amount in (
         ("Mottaget", figures.amount),
@@ -447,8 +457,9 @@ def test_auditor_bundle_holds_the_submitted_pdf_and_a_manifest_that_checks(world
         ("Oanvänt", figures.unused),
         ("Att återbetala", figures.repayment_due),
     ):
-        assert f"{label}: {amount:.2f}".replace(".", ",") in manifest
-    assert "@x 26RS1" in manifest and "Region Testland" in manifest
+        assert f"{label}: {amount:.2f}".replace(".", ",") in readme
+    assert "@x 26RS1" in readme and "Region Testland" in readme
+    assert "sha256sum -c sha256sums.txt" in readme
 
 
 def test_auditor_bundle_is_deterministic_for_a_run(world):
@@ -511,6 +522,10 @@ def test_auditor_bundle_without_a_submitted_report_is_a_conflict(world):
         use_by=d(12, 31),
         report_due=d(3, 1, 2027),
     )
+    with pytest.raises(Conflict) as raised:  # the grant is open: no bundle yet
+        exports.render_auditor_bundle(new_run(world, ReportKind.AUDITOR_BUNDLE, other), {})
+    assert "inte avslutat" in raised.value.detail
+    ledger.grant_close(user=world["finance"], grant=other)
     name = f"{uuid.uuid4()}.pdf"
     ReportRun.objects.create(  # done but not submitted: not enough
         kind=ReportKind.SOCIALSTYRELSEN,
@@ -566,9 +581,7 @@ def count_queries(render, run):
 
 
 def test_queries_do_not_grow_with_rows(world):
-    submitted_report(world)
     xlsx_before = count_queries(exports.render_finance_xlsx, finance_run(world))
-    bundle_before = count_queries(exports.render_auditor_bundle, bundle_run(world))
     grant, finance, org = world["grant"], world["finance"], world["org"]
     for n in range(5):
         partner = PartnerFactory(organisation=org)
@@ -588,6 +601,16 @@ def test_queries_do_not_grow_with_rows(world):
             ledger.allocation_post(user=finance, grant=grant, recipient=centre, amount=D("10"))
         visit(centre, d(9, 1))
     assert count_queries(exports.render_finance_xlsx, finance_run(world)) == xlsx_before
+    # The bundle is for a closed grant: after closing, repayments are what the ledger still
+    # takes (each also listed as posted after the submission), and more centres' statements.
+    submitted_report(world)
+    bundle_before = count_queries(exports.render_auditor_bundle, bundle_run(world))
+    for n in range(5):
+        with at(d(11, 2 + n)):
+            ledger.repayment_post(
+                user=finance, grant=grant, amount=D("10"), date=d(11, 2 + n), reference=f"F{n}"
+            )
+        visit(CentreFactory(organisation=org), d(9, 2))
     assert count_queries(exports.render_auditor_bundle, bundle_run(world)) == bundle_before
 
 

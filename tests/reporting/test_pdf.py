@@ -19,6 +19,7 @@ from funding.models import Grant
 from reporting import charts, pdf, selectors
 from reporting.models import ReportKind, ReportRun
 from tests.core.factories import CentreFactory, member
+from tests.reporting.test_runs import write_sections
 from tests.visits.factories import EnrolmentFactory, log_visit
 
 pytestmark = pytest.mark.django_db
@@ -209,6 +210,10 @@ def test_request_submit_and_bundle_with_the_real_renderers(
     import zipfile
 
     grant = Grant.objects.get(reference="23RS9581")
+    assert grant.closed_at is not None  # a past year's grant: its report may be submitted
+    write_sections(
+        User.objects.get(username="cbhv"), "socialstyrelsen", grant.organisation, 2023, grant=grant
+    )
     cbhv = api_client_for(User.objects.get(username="cbhv"))
     with django_capture_on_commit_callbacks(execute=True):
         made = cbhv.post(

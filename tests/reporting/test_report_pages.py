@@ -19,6 +19,7 @@ from tests.core.factories import CentreFactory, member
 from tests.reporting.test_runs import (  # noqa: F401 - fixtures
     cbhv,
     centre,
+    close,
     fake_renderer,
     finance,
     fixed_compensation,
@@ -31,6 +32,7 @@ from tests.reporting.test_runs import (  # noqa: F401 - fixtures
     other_centre,
     other_org,
     request_and_run,
+    write_sections,
 )
 from visits.models import AccessLog
 
@@ -104,9 +106,16 @@ def test_form_errors_are_summarised(login, finance, grant, no_enqueue):
 
 
 def test_a_done_run_offers_download_and_submit(
-    login, finance, cbhv, grant, fake_renderer, no_enqueue
+    login, org, finance, cbhv, grant, fake_renderer, no_enqueue
 ):
+    close(grant, finance)
+    write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    # Finance downloads the report but does not submit it: CBHV, who writes its texts, does.
+    page = login(finance).get(reverse("reporting:run", args=[run.pk])).content.decode()
+    assert reverse("reporting:file", args=[run.pk]) in page
+    assert reverse("reporting:submit", args=[run.pk]) not in page
+    assert login(finance).post(reverse("reporting:submit", args=[run.pk])).status_code == 403
     client = login(cbhv)
     page = client.get(reverse("reporting:run", args=[run.pk])).content.decode()
     assert "hx-get" not in page  # no polling once done
@@ -181,14 +190,21 @@ def test_narratives_freeze_when_the_report_is_submitted(
 ):
     url = reverse("reporting:narratives", args=["socialstyrelsen", 2023, grant.pk])
     client = login(cbhv)
-    client.post(url, {"use": "Slutlig text."})
+    texts = {
+        "use": "Slutlig text.",
+        "cooperation_municipalities": "Med socialtjänsten.",
+        "cooperation_other": "Med tandvården.",
+        "comments": "Inga.",
+    }
+    client.post(url, texts)
+    close(grant, finance)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     services.report_submit(cbhv, run)
     page = client.get(url).content.decode()
     assert "Texterna är låsta." in page and "Spara en ny version" not in page
-    response = client.post(url, {"use": "Ändrad."})
+    response = client.post(url, {**texts, "use": "Ändrad."})
     assert response.status_code == 409
-    assert NarrativeVersion.objects.count() == 1
+    assert NarrativeVersion.objects.count() == 4
 
 
 def test_the_centre_manager_writes_her_centres_account(login, org, cbhv, manager, centre):

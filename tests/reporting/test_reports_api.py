@@ -19,6 +19,7 @@ from tests.core.factories import CentreFactory, member
 from tests.reporting.test_runs import (  # noqa: F401 - fixtures
     cbhv,
     centre,
+    close,
     eager_celery,
     fake_renderer,
     finance,
@@ -31,6 +32,7 @@ from tests.reporting.test_runs import (  # noqa: F401 - fixtures
     org,
     other_centre,
     other_org,
+    write_sections,
 )
 from visits.models import AccessLog
 
@@ -145,7 +147,10 @@ def test_status_codes_in_the_apis_order(
     missing = uuid.uuid4()
     assert client.get(f"{URL}{missing}/").status_code == 404
     assert client.get(f"{URL}{missing}/file/").status_code == 404
-    assert client.post(f"{URL}{missing}/submit/").status_code == 404
+    # Submitting: finance may never submit (403 before the lookup); CBHV gets the 404.
+    assert client.post(f"{URL}{missing}/submit/").status_code == 403
+    cbhv = member(Role.CBHV, organisation=org)
+    assert api_client_for(cbhv).post(f"{URL}{missing}/submit/").status_code == 404
     assert not ReportRun.objects.exists()
 
 
@@ -191,31 +196,40 @@ def test_downloads_only_for_those_entitled(
     assert api_client_for(finance).get(URL, {"year": ""}).status_code == 400
 
 
-def test_submit(api_client_for, finance, cbhv, manager, nurse, centre, grant, worker):
+def test_submit(api_client_for, org, finance, cbhv, manager, nurse, centre, grant, worker):
+    close(grant, finance)
+    write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     client = api_client_for(cbhv)
     run = worker.post(client, {"kind": "socialstyrelsen", "year": 2023, "grant": grant.pk}).json()
     assert api_client_for(nurse).post(f"{URL}{run['id']}/submit/").status_code == 403
     assert api_client_for(manager).post(f"{URL}{run['id']}/submit/").status_code == 404
+    assert api_client_for(finance).post(f"{URL}{run['id']}/submit/").status_code == 403
     first = client.post(f"{URL}{run['id']}/submit/")
     assert first.status_code == 200 and first.json()["submitted_at"]
-    second = api_client_for(finance).post(f"{URL}{run['id']}/submit/")
+    second = client.post(f"{URL}{run['id']}/submit/")
     assert (
         second.status_code == 200 and second.json()["submitted_at"] == first.json()["submitted_at"]
     )
     again = worker.post(client, {"kind": "socialstyrelsen", "year": 2023, "grant": grant.pk})
     assert again.status_code == 409 and again.json()["id"] == run["id"]
-    # Exports are not submitted; the centre's account is not finance's to submit.
+    # Exports are not submitted (finance never submits anything); the centre's account is its
+    # manager's to submit, not finance's or CBHV's.
     export = worker.post(api_client_for(finance), {"kind": "finance_xlsx", "year": 2023}).json()
-    assert api_client_for(finance).post(f"{URL}{export['id']}/submit/").status_code == 409
+    assert api_client_for(finance).post(f"{URL}{export['id']}/submit/").status_code == 403
+    assert client.post(f"{URL}{export['id']}/submit/").status_code == 409
     fixed_compensation(centre, 2025, by=cbhv)
+    write_sections(manager, "halsoval", org, 2025, centre=centre)
     account = worker.post(
         api_client_for(manager), {"kind": "halsoval", "year": 2025, "centre": centre.pk}
     ).json()
     assert api_client_for(finance).post(f"{URL}{account['id']}/submit/").status_code == 403
+    assert client.post(f"{URL}{account['id']}/submit/").status_code == 403
     assert api_client_for(manager).post(f"{URL}{account['id']}/submit/").status_code == 200
 
 
-def test_a_run_not_done_cannot_be_submitted(api_client_for, cbhv, grant, no_enqueue):
+def test_a_run_not_done_cannot_be_submitted(api_client_for, org, finance, cbhv, grant, no_enqueue):
+    close(grant, finance)
+    write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     client = api_client_for(cbhv)
     run = client.post(
         URL, {"kind": "socialstyrelsen", "year": 2023, "grant": str(grant.pk)}, format="json"

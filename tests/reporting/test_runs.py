@@ -19,6 +19,7 @@ from funding import ledger
 from funding.models import Application, ApplicationStatus
 from reporting import renderers, services, tasks
 from reporting.models import NarrativeVersion, ReportRun, RunStatus
+from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 
@@ -129,6 +130,28 @@ def make_grant(org, by, *, reference="23RS9581", funder="socialstyrelsen", year=
 @pytest.fixture
 def grant(org, finance):
     return make_grant(org, finance)
+
+
+def close(grant, by):
+    """The grant closed by finance: its Socialstyrelsen report may then be submitted."""
+    ledger.grant_close(user=by, grant=grant)
+    grant.refresh_from_db()
+    return grant
+
+
+def write_sections(user, kind, organisation, year, *, grant=None, centre=None):
+    """Every narrative section of the report written (a report is submitted only then)."""
+    for key, heading in SECTIONS[kind]:
+        services.narrative_save(
+            user,
+            kind=kind,
+            organisation=organisation,
+            year=year,
+            grant=grant,
+            centre=centre,
+            section=key,
+            text=f"{heading}: skrivet.",
+        )
 
 
 def fixed_compensation(centre, year, by):
@@ -519,11 +542,13 @@ def test_the_time_limit_setting(settings):
 
 
 # --- Submitting --------------------------------------------------------------------------------
-def test_submitting_freezes_the_report(finance, cbhv, grant, fake_renderer, no_enqueue):
+def test_submitting_freezes_the_report(org, finance, cbhv, grant, fake_renderer, no_enqueue):
+    close(grant, finance)
+    write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     submitted, changed = services.report_submit(cbhv, run)
     assert changed and submitted.submitted_at is not None and submitted.submitted_by == cbhv
-    again, changed_again = services.report_submit(finance, submitted)
+    again, changed_again = services.report_submit(cbhv, submitted)
     assert not changed_again and again.submitted_at == submitted.submitted_at
     # The database refuses any change to the submitted row (the freeze trigger).
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -536,6 +561,8 @@ def test_submitting_freezes_the_report(finance, cbhv, grant, fake_renderer, no_e
 
 
 def test_submit_rules(org, finance, cbhv, manager, centre, grant, fake_renderer, no_enqueue):
+    close(grant, finance)
+    write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     queued, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
     with pytest.raises(Conflict):
         services.report_submit(cbhv, queued)  # not done
@@ -547,9 +574,14 @@ def test_submit_rules(org, finance, cbhv, manager, centre, grant, fake_renderer,
         services.report_submit(cbhv, queued)
     export = request_and_run(finance, "finance_xlsx", 2023)
     with pytest.raises(Conflict):  # exports are not submitted
+        services.report_submit(cbhv, export)
+    with pytest.raises(PermissionDenied):  # finance never submits
         services.report_submit(finance, export)
     fixed_compensation(centre, 2025, by=cbhv)
+    write_sections(manager, "halsoval", org, 2025, centre=centre)
     account = request_and_run(manager, "halsoval", 2025, centre=centre.pk)
+    with pytest.raises(PermissionDenied):  # the manager writes the account's texts, not CBHV
+        services.report_submit(cbhv, account)
     with pytest.raises(PermissionDenied):  # finance reads the centre's account, never submits
         services.report_submit(finance, account)
     other_manager = member(Role.CENTRE_MANAGER, centre=CentreFactory(organisation=org))
@@ -592,6 +624,8 @@ def test_who_writes_narratives_and_when_they_freeze(
     assert save(manager, account, "development", "Vi fortsätter.")[1]
     with pytest.raises(PermissionDenied):  # the manager writes her account, not CBHV
         save(cbhv, account, "development", "Text")
+    write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
+    close(grant, finance)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     services.report_submit(cbhv, run)
     with pytest.raises(Conflict):
