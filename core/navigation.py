@@ -70,6 +70,12 @@ ITEMS: tuple[NavItem, ...] = (
         _("Ersättning per BVC och månad: besök, rörlig och ordinarie ersättning, justeringar."),
     ),
     NavItem(
+        _("Ersättningsnivåer"),
+        "funding:rate_list",
+        frozenset({Role.CBHV, Role.ADMIN, Role.FINANCE, Role.CENTRE_MANAGER}),
+        _("Ersättning per hembesök från ett datum; CBHV och administratörer lägger till nya."),
+    ),
+    NavItem(
         _("Betala månad"),
         "funding:compensation_pay",
         frozenset({Role.FINANCE}),

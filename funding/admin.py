@@ -2,7 +2,9 @@
 
 CNI values and applications are read-only here: CNI comes in through the import (with its
 preview), and an application changes only through its workflow, which records who, when and
-why. The scheme is plain reference data and editable.
+why. The scheme is plain reference data and editable. Compensation rules are read-only here:
+a rule is added on the rates page (funding/rate_views.py) through the service that recomputes
+the visits it prices and refuses a date in a paid month; a rule in force is never edited.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from core.admin import ScopedAdminMixin
-from funding.models import Application, ApplicationTransition, CniValue, FixedCompensationScheme
+from funding.models import (
+    Application,
+    ApplicationTransition,
+    CniValue,
+    CompensationRule,
+    FixedCompensationScheme,
+)
 
 
 class ReadOnlyMixin:
@@ -85,3 +93,23 @@ class ApplicationAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[Applica
     search_fields = ["centre__name"]
     list_select_related = ["centre", "decided_by"]
     inlines = [TransitionInline]
+
+
+@admin.register(CompensationRule)
+class CompensationRuleAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[CompensationRule]):
+    """Read-only; the list links to the rates page, where CBHV and administrators add a rule."""
+
+    organisation_path = "organisation"
+    change_list_template = "funding/rates_admin_change_list.html"
+    list_display = [
+        "organisation",
+        "valid_from",
+        "programme_variable",
+        "ordinary",
+        "created_by",
+        "created_at",
+    ]
+    # Only the organisations whose rules she sees (a plain filter would list every one).
+    list_filter = [("organisation", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["organisation", "created_by"]
+    date_hierarchy = "valid_from"

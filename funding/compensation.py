@@ -100,26 +100,77 @@ def rule_set(
     programme_variable: Decimal,
     ordinary: Decimal,
 ) -> CompensationRule:
-    """Set the rates from `valid_from` on, and recompute the visits they touch (open months
-    recomputed, paid months adjusted)."""
+    """A new rule: the organisation's rates from `valid_from` on (API.md "Rates are data"), and
+    the visits it prices (from `valid_from` to the day before the next rule) recomputed.
+
+    Rules are added, never changed: a rule that some visit was priced by stays as it was, so a
+    second rule from the same date is a Conflict (add one from a later date instead). Never back
+    into a paid month: `valid_from` in a month that is paid and locked for any centre of the
+    organisation, or before such a month, is a Conflict; so the recomputation touches open
+    months only. Amounts: kronor and öre, not negative (ValidationError by field).
+    """
     errors: dict[str, list[str]] = {}
     for name, value in (("programme_variable", programme_variable), ("ordinary", ordinary)):
-        if value < 0:
+        if not value.is_finite() or int(value.normalize().as_tuple().exponent) < -2:
+            errors[name] = [_("Ange beloppet i kronor och ören (högst två decimaler).")]
+        elif value < 0:
             errors[name] = [_("Beloppet kan inte vara negativt.")]
+    rule = CompensationRule(
+        organisation=organisation,
+        valid_from=valid_from,
+        programme_variable=programme_variable,
+        ordinary=ordinary,
+        created_by=user,
+    )
+    if not errors:
+        try:
+            rule.full_clean(
+                exclude=["created_by"], validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        rule, _created = CompensationRule.objects.update_or_create(
-            organisation=organisation,
-            valid_from=valid_from,
-            defaults={
-                "programme_variable": quantize_money(programme_variable),
-                "ordinary": quantize_money(ordinary),
-                "created_by": user,
-            },
+        # Exclusive, as when paying a month: no month gets paid, and no other rule or visit of
+        # the organisation is saved, between the checks below and the recomputation.
+        lock_paid_months(organisation.pk, exclusive=True)
+        rules = CompensationRule.objects.filter(organisation=organisation)
+        if rules.filter(valid_from=valid_from).exists():
+            raise Conflict(
+                _(
+                    "Det finns redan en regel från %(date)s. En regel ändras inte i efterhand; "
+                    "lägg till en ny från ett senare datum."
+                )
+                % {"date": valid_from.isoformat()}
+            )
+        latest_paid = (
+            PaidMonth.objects.locked()
+            .filter(organisation=organisation)
+            .order_by("-month")
+            .values_list("month", flat=True)
+            .first()
         )
+        if latest_paid is not None and latest_paid >= month_of(valid_from):
+            raise Conflict(
+                _(
+                    "Månaden %(month)s är betald och låst; nya ersättningsnivåer kan gälla "
+                    "tidigast från %(from)s."
+                )
+                % {"month": f"{latest_paid:%Y-%m}", "from": next_month(latest_paid).isoformat()}
+            )
+        rule.programme_variable = quantize_money(programme_variable)
+        rule.ordinary = quantize_money(ordinary)
+        rule.save()
+        following = (
+            rules.filter(valid_from__gt=valid_from)
+            .order_by("valid_from")
+            .values_list("valid_from", flat=True)
+            .first()
+        )
+        until = following - datetime.timedelta(days=1) if following is not None else None
         for centre in Centre.objects.filter(organisation=organisation):
-            recompute_centre(centre, valid_from, None)
+            recompute_centre(centre, valid_from, until)
     return rule
 
 
@@ -679,3 +730,35 @@ class CompensationDescriber:
 
 
 DESCRIBER = CompensationDescriber()
+
+
+@dataclass(frozen=True)
+class VisitCompensationView:
+    """A visit's compensation as the visit page shows it: the type's label, the amount, and the
+    adjustments its changes caused in paid months."""
+
+    label: str
+    amount: Decimal
+    adjustments: list[CompensationAdjustment]
+
+
+class CompensationPageDescriber:
+    """How the visit page shows a visit's compensation (visits.extension; one query for the
+    visit's adjustments)."""
+
+    field = "compensation_page"
+    select_related: tuple[str, ...] = ()
+
+    def describe(self, visit: Visit) -> VisitCompensationView:
+        row = getattr(visit, "compensation", None)
+        kind = T(row.type) if row is not None else T.NONE
+        return VisitCompensationView(
+            label=str(kind.label),
+            amount=row.amount if row is not None else ZERO,
+            adjustments=list(
+                CompensationAdjustment.objects.filter(visit_id=visit.pk).order_by("created_at")
+            ),
+        )
+
+
+PAGE_DESCRIBER = CompensationPageDescriber()

@@ -4,6 +4,7 @@ funding/urls.py (namespace "funding"); paths carry UUIDs only."""
 from django.urls import URLPattern, URLResolver, path
 
 from funding import finance_views as views
+from funding import rate_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("bidrag/", views.grant_list, name="grant_list"),
@@ -26,4 +27,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("bidrag/<uuid:pk>/avsluta/", views.grant_close, name="grant_close"),
     path("ersattning/", views.compensation_list, name="compensation_list"),
     path("ersattning/betala/", views.compensation_pay, name="compensation_pay"),
+    # The per-visit rates (CBHV and admin add; finance and centre managers read).
+    path("ersattning/regler/", rate_views.rate_list, name="rate_list"),
 ]

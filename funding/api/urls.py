@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from funding.api import ledger_views, money_views, partner_views, views
+from funding.api import ledger_views, money_views, partner_views, rate_views, views
 
 # Included before core's API urls: the centre list with CNI and fixed compensation is served here.
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -88,5 +88,14 @@ urlpatterns += [
         "partner-agreements/<uuid:pk>/allocate/",
         partner_views.AgreementAllocate.as_view(),
         name="api-partner-agreement-allocate",
+    ),
+]
+
+# Compensation rules: the per-visit rates from a date (API.md "Money at the edges").
+urlpatterns += [
+    path(
+        "compensation-rules/",
+        rate_views.CompensationRuleListCreate.as_view(),
+        name="api-compensation-rules",
     ),
 ]
