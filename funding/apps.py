@@ -8,13 +8,14 @@ class FundingConfig(AppConfig):
     def ready(self) -> None:
         from core.home import HomeSection, register_home_section
         from core.models import Role
-        from funding.compensation import DESCRIBER, HOOK
+        from funding.compensation import DESCRIBER, HOOK, PAGE_DESCRIBER
         from funding.views import centre_applications_section, inbox_section
         from visits.extension import register_visit_describer, register_visit_hook
 
         # Per-visit compensation and locked months (DOMAIN.md 4.1): every visit save asks.
         register_visit_hook(HOOK)
         register_visit_describer(DESCRIBER)
+        register_visit_describer(PAGE_DESCRIBER)
 
         # CBHV's first task: the applications waiting for a decision.
         register_home_section(

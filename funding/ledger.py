@@ -178,6 +178,25 @@ def _locked(grant: Grant) -> Grant:
     return Grant.objects.select_for_update().get(pk=grant.pk)
 
 
+def recipient_of(
+    grant: Grant, recipient_type: str, recipient_id: uuid.UUID | None
+) -> Centre | Partner | Organisation:
+    """The recipient: a centre or partner of the grant's organisation, or that organisation
+    itself; ValidationError on `recipient` for anything else (another organisation's centre
+    included)."""
+    found: Centre | Partner | Organisation | None = None
+    in_organisation = {"pk": recipient_id, "organisation_id": grant.organisation_id}
+    if recipient_type == RecipientType.CENTRE:
+        found = Centre.objects.filter(**in_organisation).first()
+    elif recipient_type == RecipientType.PARTNER:
+        found = Partner.objects.filter(**in_organisation).first()
+    elif recipient_type == RecipientType.ORGANISATION and recipient_id == grant.organisation_id:
+        found = grant.organisation
+    if found is None:
+        raise ValidationError({"recipient": [_("Mottagaren finns inte i bidragets organisation.")]})
+    return found
+
+
 def _require_balance(grant: Grant, amount: Decimal) -> None:
     """Nothing leaves the grant beyond what is left (the caller holds the row lock)."""
     balance = figures(grant).balance
@@ -377,6 +396,7 @@ def payout_post(
                 ]
             }
         )
+    recipient_of(grant, recipient_type, recipient_id)
     with transaction.atomic():
         locked = _locked(grant)  # serialises payouts on this grant
         # The input's limits (400) answer before the grant's state (409), as API.md orders.

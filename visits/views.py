@@ -35,6 +35,7 @@ from core.models import Centre, Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
 from visits.access_log import log_children
+from visits.extension import describe_visit
 from visits.filters import VisitFilter, WorklistFilter
 from visits.forms import (
     ChildEditForm,
@@ -774,6 +775,8 @@ def visit_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             "participants": [Participant(p).label for p in visit.participants],
             "contacts": [Contact(c).label for c in visit.contacts_started],
             "can_edit": user.scope.has_role_at(Role.NURSE, centre_id=visit.centre_id),
+            # What the visit earns, when the money rules are installed (funding).
+            "compensation": describe_visit(visit, "compensation_page"),
         },
     )
 

@@ -42,7 +42,7 @@ from funding.api.ledger_serializers import (
     LedgerRowSerializer,
 )
 from funding.api.views import _has_role, _reject_empty, _user, _validated
-from funding.models import Grant, LedgerLeg, LedgerTransaction, RecipientType
+from funding.models import Grant, LedgerLeg, LedgerTransaction
 
 
 class LedgerAccess(BasePermission):
@@ -131,13 +131,9 @@ def _tx_response(tx: LedgerTransaction) -> Response:
 
 
 def _recipient(grant: Grant, recipient_type: str, recipient_id: uuid.UUID) -> Centre | Partner:
-    """A centre or partner of the grant's organisation, else 400 on `recipient`."""
-    model: type[Centre] | type[Partner] = (
-        Centre if recipient_type == RecipientType.CENTRE else Partner
-    )
-    found = model.objects.filter(pk=recipient_id, organisation_id=grant.organisation_id).first()
-    if found is None:
-        raise ValidationError({"recipient": [_("Mottagaren finns inte i bidragets organisation.")]})
+    """A centre or partner of the grant's organisation (allocations), else 400 on `recipient`."""
+    found = ledger.recipient_of(grant, recipient_type, recipient_id)
+    assert isinstance(found, Centre | Partner)  # the input's recipient_type is centre or partner
     return found
 
 
@@ -277,20 +273,12 @@ class GrantPayouts(generics.GenericAPIView[Grant]):
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
         data = _validated(GrantPayoutSerializer, request.data)
-        recipient_type = data["recipient_type"]
-        if recipient_type == RecipientType.ORGANISATION:
-            if data["recipient"] != grant.organisation_id:
-                raise ValidationError(
-                    {"recipient": [_("Ange bidragets egen organisation som mottagare.")]}
-                )
-        else:
-            _recipient(grant, recipient_type, data["recipient"])
 
         def run() -> Response:
             tx = ledger.payout_post(
                 user=_user(request),
                 grant=grant,
-                recipient_type=recipient_type,
+                recipient_type=data["recipient_type"],
                 recipient_id=data["recipient"],
                 category=data["category"],
                 amount=data["amount"],

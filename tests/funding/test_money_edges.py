@@ -243,3 +243,26 @@ def test_a_repayment_dated_in_the_future_or_before_the_receipt_is_refused(financ
             )
         assert errors(exc)["date"] == [message]
     assert ledger.figures(grant).repaid == D("0")
+
+
+# --- Recipients -------------------------------------------------------------------------------
+def test_a_payout_to_another_organisations_centre_is_refused_by_the_service(org, finance, grant):
+    """Finding (issue 23): payout_post accepted a centre of another organisation; only the API
+    view and the form checked it."""
+    stranger = CentreFactory(organisation=OrganisationFactory())
+    for recipient_type, recipient_id, category in (
+        ("centre", stranger.pk, "programme_variable"),
+        ("organisation", stranger.organisation_id, "coordination"),
+    ):
+        with pytest.raises(ValidationError) as exc:
+            ledger.payout_post(
+                user=finance,
+                grant=grant,
+                recipient_type=recipient_type,
+                recipient_id=recipient_id,
+                category=category,
+                amount=D("100"),
+                date=datetime.date(2026, 6, 1),
+            )
+        assert errors(exc)["recipient"] == ["Mottagaren finns inte i bidragets organisation."]
+    assert ledger.figures(grant).paid_out == D("0")

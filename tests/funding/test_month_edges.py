@@ -209,3 +209,26 @@ def test_the_pay_page_offers_only_months_over_and_open_and_preselects_the_grant(
     assert "juli 2026" not in offered and "september 2026" not in offered
     assert f'value="{grant.pk}" selected' in html
     assert payable_months(org.pk, d(9, 20)) == [d(8, 1)]
+
+
+# --- The visit page -----------------------------------------------------------------------------
+def test_the_visit_page_shows_the_visits_compensation_and_its_adjustments(
+    client, org, finance, grant, a
+):
+    v = visit(a, d(8, 3))
+    client.force_login(v.nurse)
+    url = reverse("visits:visit_detail", args=[v.pk])
+    with at(d(9, 1)):
+        page = client.get(url).content.decode().replace("\xa0", " ")
+    assert "Rörlig ersättning från programmet: 2 500,00 kr" in page
+    pay(finance, grant, 8, d(9, 2))
+    with at(d(9, 3)):
+        visit_update(
+            user=v.nurse, visit=v, changes={"social_services_present": False}, adjustment=True
+        )
+        client.force_login(v.nurse)  # a new day's session (sessions end when idle)
+        response = client.get(url)
+    assert response.status_code == 200, response
+    page = response.content.decode().replace("\xa0", " ")
+    assert "Ordinarie ersättning: 1 800,00 kr" in page
+    assert "Justering −2 500,00 kr bokförd i 2026-09 (avser betald månad 2026-08)" in page
