@@ -558,13 +558,17 @@ def carry_over_post(
     return out, into
 
 
+def transaction_parts(tx: LedgerTransaction) -> tuple[Decimal | None, Decimal | None]:
+    """(movement, commitment) of a transaction: its leg on `balance` (money in or out, signed
+    from the grant's side), and its leg on `allocated` (a commitment); None where it has none.
+    Reads the prefetched legs."""
+    by_account = {leg.account: leg.amount for leg in tx.legs.all()}
+    return by_account.get(Account.BALANCE), by_account.get(Account.ALLOCATED)
+
+
 def transaction_amount(tx: LedgerTransaction) -> Decimal:
     """API.md's signed amount: the leg on `balance`; allocations show their commitment."""
-    legs = list(tx.legs.all())
-    for leg in legs:
-        if leg.account == Account.BALANCE:
-            return leg.amount
-    for leg in legs:
-        if leg.account == Account.ALLOCATED:
-            return leg.amount
-    return ZERO
+    movement, commitment = transaction_parts(tx)
+    if movement is not None:
+        return movement
+    return commitment if commitment is not None else ZERO

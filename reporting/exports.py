@@ -316,7 +316,10 @@ LEDGER_COLUMNS = (
     Column(_("Kategori"), Kind.TEXT, 28),
     Column(_("Mottagartyp"), Kind.TEXT, 14),
     Column(_("Mottagare"), Kind.TEXT, 32),
-    Column(_("Belopp"), Kind.MONEY, 16),
+    # Money in or out of the grant (receipts positive) apart from commitments (allocations),
+    # so that a column sums to something meaningful.
+    Column(_("Rörelse"), Kind.MONEY, 16),
+    Column(_("Åtagande"), Kind.MONEY, 16),
     Column(_("Referens"), Kind.TEXT, 32),
     Column(_("Rättar nr"), Kind.INT, 9),
     Column(_("Registrerad av"), Kind.TEXT, 16),
@@ -342,7 +345,7 @@ def _ledger_rows(
                 tx.get_category_display() if tx.category else None,
                 tx.get_recipient_type_display() if tx.recipient_type else None,
                 names.get(tx.recipient_id) if tx.recipient_id else None,
-                ledger.transaction_amount(tx),
+                *ledger.transaction_parts(tx),
                 scrub(tx.reference) or None,
                 number.get(tx.reverses_id) if tx.reverses_id else None,
                 tx.created_by.username,
@@ -635,10 +638,60 @@ def application_events_table(applications: QuerySet[Application]) -> Table:
     )
 
 
+def grants_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
+    """One row per grant with its figures from the ledger (API.md `GET /api/v1/grants/{id}/`):
+    the summary the journal's rows add up to."""
+    ids = [grant.pk for grant in grants]
+    rows = []
+    for grant in ledger.with_figures(Grant.objects.filter(pk__in=ids)).order_by("reference"):
+        state = ledger.figures(grant)
+        rows.append(
+            (
+                grant.reference,
+                grant.get_funder_display(),
+                grant.year,
+                grant.received_on,
+                grant.use_by,
+                state.amount,
+                state.allocated,
+                state.paid_out,
+                state.carried_over,
+                state.repaid,
+                state.balance,
+                state.unused,
+                state.repayment_due,
+                _("Avslutat") if state.closed else _("Öppet"),
+            )
+        )
+    return Table(
+        title=_("Bidrag"),
+        file_name="bidrag.csv",
+        columns=(
+            Column(_("Bidrag"), Kind.TEXT, 16),
+            Column(_("Bidragsgivare"), Kind.TEXT, 18),
+            Column(_("År"), Kind.INT, 6),
+            Column(_("Mottaget"), Kind.DATE, 11),
+            Column(_("Används senast"), Kind.DATE, 11),
+            Column(_("Mottaget belopp"), Kind.MONEY, 16),
+            Column(_("Fördelat"), Kind.MONEY, 16),
+            Column(_("Utbetalt"), Kind.MONEY, 16),
+            Column(_("Överfört"), Kind.MONEY, 16),
+            Column(_("Återbetalt"), Kind.MONEY, 16),
+            Column(_("Saldo"), Kind.MONEY, 16),
+            Column(_("Outnyttjat"), Kind.MONEY, 16),
+            Column(_("Att återbetala"), Kind.MONEY, 16),
+            Column(_("Status"), Kind.TEXT, 10),
+        ),
+        rows=rows,
+    )
+
+
 def finance_tables(run: ReportRun) -> list[Table]:
-    """The three tables of the yearly finance export, for the run's organisation and year."""
+    """The tables of the yearly finance export, for the run's organisation and year: the
+    grants' figures, the compensation statements, the journal and the allocations."""
     grants = list(_grants_of_year(run))
     return [
+        grants_table(grants),
         compensation_table(run.organisation_id, run.year),
         ledger_table(grants),
         allocations_table(grants),

@@ -256,9 +256,9 @@ def test_scrub_masks_valid_identity_numbers_only():
 
 
 # --- XLSX -------------------------------------------------------------------------------------
-def test_xlsx_has_three_sheets_with_bold_headers_and_widths(world):
+def test_xlsx_has_four_sheets_with_bold_headers_and_widths(world):
     wb = workbook(world)
-    assert wb.sheetnames == ["Ersättning", "Huvudbok", "Fördelningar"]
+    assert wb.sheetnames == ["Bidrag", "Ersättning", "Huvudbok", "Fördelningar"]
     for sheet in wb.worksheets:
         assert all(cell.font.bold for cell in sheet[1])
         assert sheet.column_dimensions["A"].width > 5
@@ -297,28 +297,31 @@ def test_xlsx_ledger_amounts_are_numeric_and_equal_the_ledger(world):
     transactions = ordered_transactions(grant)
     assert len(got) == len(transactions)
     for number, (cells, tx) in enumerate(zip(got, transactions, strict=True), start=1):
-        amount = cells[7]
+        amount, commitment = cells[7], cells[8]
         assert cells[0].value == number
         assert cells[1].value == "'@x 26RS1"
         assert isinstance(cells[2].value, datetime.datetime)
         assert cells[2].value.date() == tx.date and cells[2].number_format == "yyyy-mm-dd"
-        assert amount.data_type == "n" and amount.number_format == "#,##0.00"
-        assert D(str(amount.value)) == ledger.transaction_amount(tx)
-        assert cells[10].value == world["finance"].username
-        assert isinstance(cells[11].value, datetime.datetime)
+        movement, committed = ledger.transaction_parts(tx)
+        money = commitment if tx.kind == "allocation" else amount
+        assert money.data_type == "n" and money.number_format == "#,##0.00"
+        if tx.kind == "allocation":
+            assert amount.value is None and D(str(commitment.value)) == committed
+        else:
+            assert D(str(amount.value)) == movement == ledger.transaction_amount(tx)
+        assert cells[11].value == world["finance"].username
+        assert isinstance(cells[12].value, datetime.datetime)
     figures = ledger.figures(grant)
-    moved = sum(
-        (
-            D(str(c[7].value))
-            for c, tx in zip(got, transactions, strict=True)
-            if tx.kind != "allocation"
-        ),
-        D(0),
+    # Each column sums to a figure: movements to the balance, commitments to the allocated.
+    assert sum((D(str(c[7].value)) for c in got if c[7].value is not None), D(0)) == (
+        figures.balance
     )
-    assert moved == figures.balance
+    assert sum((D(str(c[8].value)) for c in got if c[8].value is not None), D(0)) == (
+        figures.allocated
+    )
     # The reversal names the row it reverses by its number.
     reversal = next(i for i, tx in enumerate(transactions) if tx.kind == TxKind.REVERSAL)
-    reversed_number = got[reversal][9].value
+    reversed_number = got[reversal][10].value
     assert transactions[reversed_number - 1].pk == transactions[reversal].reverses_id
     # Recipients by name: the organisation for coordination, the partner, the centres.
     names = {c[6].value for c in got}
@@ -374,7 +377,7 @@ def test_csv_zip_is_what_swedish_excel_expects(world):
     rendered = exports.render_finance_csv(finance_run(world, ReportKind.FINANCE_CSV), {})
     assert (rendered.content_type, rendered.extension) == ("application/zip", "zip")
     files = unzip(rendered.content)
-    assert list(files) == ["ersattning.csv", "huvudbok.csv", "fordelningar.csv"]
+    assert list(files) == ["bidrag.csv", "ersattning.csv", "huvudbok.csv", "fordelningar.csv"]
     for content in files.values():
         assert content.startswith(b"\xef\xbb\xbf")
         text = content[3:].decode("utf-8")
@@ -396,10 +399,25 @@ def test_csv_zip_is_what_swedish_excel_expects(world):
     journal = csv_rows(files["huvudbok.csv"])
     transactions = ordered_transactions(world["grant"])
     assert len(journal) == len(transactions) + 1
+    assert journal[0][7:9] == ["Rörelse", "Åtagande"]
     for row, tx in zip(journal[1:], transactions, strict=True):
-        amount = ledger.transaction_amount(tx)
-        assert row[7] == f"{amount:.2f}".replace(".", ",")  # decimal comma, no thousands
-    assert journal[1][7] == "100000,00"
+        movement, commitment = ledger.transaction_parts(tx)
+        for cell, amount in zip(row[7:9], (movement, commitment), strict=True):
+            # decimal comma, no thousands; empty where the row has no such leg
+            assert cell == ("" if amount is None else f"{amount:.2f}".replace(".", ","))
+    assert journal[1][7:9] == ["100000,00", ""]
+    allocation_rows = [row for row in journal[1:] if row[3] == "Fördelning"]
+    assert allocation_rows and all(row[7] == "" and row[8] for row in allocation_rows)
+    grants = csv_rows(files["bidrag.csv"])
+    assert grants[0][:6] == [
+        "Bidrag",
+        "Bidragsgivare",
+        "År",
+        "Mottaget",
+        "Används senast",
+        "Mottaget belopp",
+    ]
+    assert len(grants) == 2 and grants[1][5] == "100000,00"
     allocations = csv_rows(files["fordelningar.csv"])
     assert [
         "'@x 26RS1",

@@ -421,7 +421,7 @@ def test_the_bundle_lists_the_rows_posted_after_the_submission(world):
     assert header == csv_rows(files["huvudbok.csv"])[0]
     assert len(after) == 2
     row = dict(zip(header, after[1], strict=True))
-    assert (row["Typ"], row["Belopp"], row["Referens"], row["Datum"]) == (
+    assert (row["Typ"], row["Rörelse"], row["Referens"], row["Datum"]) == (
         "Återbetalning",
         "-500,00",
         "Socialstyrelsens faktura 2026-0001",
