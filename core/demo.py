@@ -7,6 +7,7 @@ from core.models import Centre, Membership, Organisation, Partner, Role, User
 DEMO_PASSWORD = "hembesok-demo"
 OREBRO = "Region Örebro län"
 LINKOPING = "Linköpings kommun"
+OSTERGOTLAND = "Region Östergötland"
 
 # Seed 004: child CNI above 2 in Örebro 2025 at Vivalla/Lundby, Varberga, Mikaeli and
 # Brickebacken; Adolfsberg and Tybble are below (their CNI comes with the fixed-compensation
@@ -20,6 +21,18 @@ OREBRO_CENTRES = [
     ("Tybble", "SE2321000164-BVC06"),
 ]
 LINKOPING_CENTRES = [("Skäggetorp", "SE2120001231-BVC01")]
+# Seed 001: Region Östergötland's own money goes to "the centres with the highest care load and
+# number of listed children". These are real primary-care areas of Norrköping (Navestad,
+# Hageby, Ljura) and Linköping (Ryd, Berga, Ekholmen); which of them get the money, their CNI
+# and the HSA ids are examples (README). Skäggetorp stays Linköpings kommun's unit.
+OSTERGOTLAND_CENTRES = [
+    ("Navestad", "SE2321000186-BVC01"),
+    ("Hageby", "SE2321000186-BVC02"),
+    ("Ljura", "SE2321000186-BVC03"),
+    ("Ryd", "SE2321000186-BVC04"),
+    ("Berga", "SE2321000186-BVC05"),
+    ("Ekholmen", "SE2321000186-BVC06"),
+]
 
 USERS: list[tuple[str, str, str, str, str, str | None]] = [
     # username, first name, last name, organisation, role, centre
@@ -32,6 +45,7 @@ USERS: list[tuple[str, str, str, str, str, str | None]] = [
     ("logreviewer", "Lena", "Strand", OREBRO, Role.LOG_REVIEWER, None),
     ("admin", "Ali", "Hassan", OREBRO, Role.ADMIN, None),
     ("nurse_skaggetorp", "Maria", "Sjöberg", LINKOPING, Role.NURSE, "Skäggetorp"),
+    ("finance_ostergotland", "Sofia", "Wallin", OSTERGOTLAND, Role.FINANCE, None),
 ]
 
 
@@ -42,14 +56,27 @@ def seed() -> None:
     linkoping, _ = Organisation.objects.update_or_create(
         name=LINKOPING, defaults={"kind": Organisation.Kind.MUNICIPALITY}
     )
-    orgs = {OREBRO: orebro, LINKOPING: linkoping}
-    for org, centre_rows in ((orebro, OREBRO_CENTRES), (linkoping, LINKOPING_CENTRES)):
+    ostergotland, _ = Organisation.objects.update_or_create(
+        name=OSTERGOTLAND, defaults={"kind": Organisation.Kind.REGION}
+    )
+    orgs = {OREBRO: orebro, LINKOPING: linkoping, OSTERGOTLAND: ostergotland}
+    for org, centre_rows in (
+        (orebro, OREBRO_CENTRES),
+        (linkoping, LINKOPING_CENTRES),
+        (ostergotland, OSTERGOTLAND_CENTRES),
+    ):
         for name, hsa_id in centre_rows:
             Centre.objects.update_or_create(
                 organisation=org, name=name, defaults={"hsa_id": hsa_id, "active": True}
             )
     Partner.objects.update_or_create(
         organisation=orebro, name="Folktandvården", defaults={"kind": Partner.Kind.DENTAL_CARE}
+    )
+    # Seed 001: 1,5 of Region Östergötland's 6,25 MSEK a year go to Folktandvården.
+    Partner.objects.update_or_create(
+        organisation=ostergotland,
+        name="Folktandvården",
+        defaults={"kind": Partner.Kind.DENTAL_CARE},
     )
     Partner.objects.update_or_create(
         organisation=linkoping, name="Leanlink", defaults={"kind": Partner.Kind.MUNICIPAL_PROVIDER}

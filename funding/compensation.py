@@ -625,39 +625,25 @@ def month_pay(
         raise ValidationError({"month": [_("Ange en månad 1–12.")]})
     first = datetime.date(year, month, 1)
     today = today or timezone.localdate()
-    if not month_is_over(first, today):
-        # A month is paid once it is over: paying it earlier would lock it while nurses still
-        # log its visits (API.md "Money at the edges").
-        raise Conflict(
-            _("Månaden %(month)s är inte slut; den kan betalas från %(from)s.")
-            % {"month": f"{first:%Y-%m}", "from": next_month(first).isoformat()}
-        )
     organisation_id = grant.organisation_id
     with transaction.atomic():
         locked_grant = Grant.objects.select_for_update().get(pk=grant.pk)
         lock_paid_months(organisation_id, exclusive=True)
-        if locked_grant.closed_at is not None:
-            raise Conflict(_("Bidraget är avslutat."))
-        if today > locked_grant.use_by:
-            raise Conflict(_("Bidraget får inte användas efter %s.") % locked_grant.use_by)
         centres = set(
             Centre.objects.filter(organisation_id=organisation_id).values_list("pk", flat=True)
         )
-        if not centres:
-            raise Conflict(_("Organisationen har inga BVC att betala."))
         open_centres = centres - set(
             PaidMonth.objects.locked()
             .filter(organisation_id=organisation_id, month=first)
             .values_list("centre_id", flat=True)
         )
-        if not open_centres:
-            raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}")
         # Only the centres whose month is open: after a reversal reopened one centre's month,
         # paying the month again pays that centre alone.
         rows = [r for r in statements(organisation_id, year, month) if not r.locked]
         nets = {r.centre_id: r.net_programme_variable for r in rows}
         positive = payable(rows)
         total = sum(positive.values(), ZERO)
+        # The input's limit (400) answers before the state (409), as API.md orders.
         balance = ledger.figures(locked_grant).balance
         if total > balance:
             raise ValidationError(
@@ -668,6 +654,21 @@ def month_pay(
                     ]
                 }
             )
+        if not month_is_over(first, today):
+            # A month is paid once it is over: paying it earlier would lock it while nurses
+            # still log its visits (API.md "Money at the edges").
+            raise Conflict(
+                _("Månaden %(month)s är inte slut; den kan betalas från %(from)s.")
+                % {"month": f"{first:%Y-%m}", "from": next_month(first).isoformat()}
+            )
+        if locked_grant.closed_at is not None:
+            raise Conflict(_("Bidraget är avslutat."))
+        if today > locked_grant.use_by:
+            raise Conflict(_("Bidraget får inte användas efter %s.") % locked_grant.use_by)
+        if not centres:
+            raise Conflict(_("Organisationen har inga BVC att betala."))
+        if not open_centres:
+            raise Conflict(_("Månaden %s är redan betald.") % f"{first:%Y-%m}")
         payouts = [
             CentrePayout(
                 centre_id=centre_id,

@@ -3,6 +3,8 @@
 Seed 004 names the four Örebro centres with child CNI above 2 (Vivalla/Lundby, Varberga,
 Mikaeli, Brickebacken); the values themselves and the listed children are demo figures.
 For the current year: Vivalla/Lundby approved, Varberga submitted and waiting, Mikaeli a draft.
+Region Östergötland's centres (seed 001 names none) have example CNI values and listed children:
+its own money goes to the centres with the highest care load (funding/demo_money.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from core.demo import DEMO_PASSWORD, LINKOPING, OREBRO
+from core.demo import DEMO_PASSWORD, LINKOPING, OREBRO, OSTERGOTLAND
 from core.models import Centre, Membership, Organisation, Role, User
 from funding import demo_money
 from funding.compensation import recompute_application
@@ -37,6 +39,13 @@ CHILD_CNI = {
     "Adolfsberg": ("0.58", 402),
     "Tybble": ("1.46", 298),
     "Skäggetorp": ("3.05", 520),
+    # Region Östergötland (examples: seed 001 names no centres and gives no CNI).
+    "Navestad": ("2.93", 415),
+    "Hageby": ("2.71", 532),
+    "Ljura": ("1.64", 348),
+    "Ryd": ("2.36", 387),
+    "Berga": ("2.12", 446),
+    "Ekholmen": ("1.19", 301),
 }
 
 
@@ -110,7 +119,10 @@ def _application(
 def seed() -> None:
     orebro = Organisation.objects.get(name=OREBRO)
     linkoping = Organisation.objects.get(name=LINKOPING)
-    centres = {c.name: c for c in Centre.objects.filter(organisation__in=[orebro, linkoping])}
+    ostergotland = Organisation.objects.get(name=OSTERGOTLAND)
+    centres = {
+        c.name: c for c in Centre.objects.filter(organisation__in=[orebro, linkoping, ostergotland])
+    }
     for name, (value, listed) in CHILD_CNI.items():
         CniValue.objects.get_or_create(
             centre=centres[name],
@@ -162,7 +174,7 @@ def seed() -> None:
         cbhv=cbhv,
         start=datetime.date(year, 12, 1),
     )
-    demo_money.seed(orebro, linkoping)
+    demo_money.seed(orebro, linkoping, ostergotland)
 
 
 def _seed_compensation_rules(

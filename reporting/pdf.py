@@ -9,7 +9,9 @@ Aggregates only: no identity number or name of a child, and counts of children o
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,7 +21,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from reporting import charts, selectors, services
+from core.money import format_money
+from reporting import charts, selectors, services, suppression
 from reporting.models import ReportKind, ReportRun
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
@@ -27,11 +30,52 @@ from visits.identity import mask_identities
 
 PDF = "application/pdf"
 CATEGORY_LABELS = {
-    "programme_variable": "Rörlig ersättning för gemensamma hembesök (2 500 kr)",
+    "programme_variable": "Rörlig ersättning för gemensamma hembesök",
     "fixed": "Fast ersättning till BVC",
     "partner_transfer": "Överföring till samverkansparter",
     "coordination": "Egen samordning",
 }
+# Who submits each report in Hembesök (reporting.services: the role that writes its texts).
+SUBMITTED_BY = {
+    ReportKind.SOCIALSTYRELSEN: "CBHV",
+    ReportKind.SKL: "CBHV",
+    ReportKind.HALSOVAL: "BVC:ns chef",
+}
+
+
+def _kronor(amount: Decimal) -> str:
+    """A rate as the reports name it: whole kronor without öre ("2 500 kr")."""
+    if amount == amount.to_integral_value():
+        return format_money(amount).replace(",00", "")
+    return format_money(amount)
+
+
+def _rate_label(rates: list[selectors.RatePeriod]) -> str:
+    """The programme-variable rate of the year from the organisation's rules in force (rates
+    are data, API.md), with the day it changed when it did."""
+    if not rates:
+        return "ingen ersättningsnivå gällde"
+    parts: list[str] = []
+    for i, rate in enumerate(rates):
+        if i and rate.programme_variable == rates[i - 1].programme_variable:
+            continue
+        parts.append(_kronor(rate.programme_variable))
+    if len(parts) == 1:
+        return f"{parts[0]} per besök"
+    changes = [
+        f"{_kronor(rate.programme_variable)} från {rate.valid_from:%Y-%m-%d}"
+        for i, rate in enumerate(rates)
+        if i and rate.programme_variable != rates[i - 1].programme_variable
+    ]
+    return f"{_kronor(rates[0].programme_variable)} per besök, " + ", ".join(changes)
+
+
+def _signoff(run: ReportRun) -> dict[str, Any]:
+    """The sign-off as the file can state it: who submits it, and the run's id that finds its
+    page. Who submitted it, when, and the file's SHA-256 are recorded at submission, after the
+    file is made (a PDF cannot hold its own checksum), and shown on that page. No person's name
+    is printed: the file names no one (a staff name can be a child's family name too)."""
+    return {"submitter": SUBMITTED_BY.get(ReportKind(run.kind), ""), "run_id": run.pk}
 
 
 def _sections(kind: str, narratives: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -71,7 +115,18 @@ def _render(template: str, run: ReportRun, context: dict[str, Any]) -> Rendered:
     # While the report's period is open (the grant not closed, the year not over) every page
     # says "Preliminär" (API.md "Money at the edges"); the rule is `preliminary_reason`'s.
     preliminary = services.preliminary_reason(services.Subject.of(run))
-    context = {"generated": timezone.localdate(), "preliminary": preliminary, **context}
+    context = {
+        "generated": timezone.localdate(),
+        "preliminary": preliminary,
+        # The figures cover the calendar year (reach counts from 1 January), whatever day the
+        # grant was received: the header says so, with the grant's own dates beside it.
+        "period": (datetime.date(run.year, 1, 1), datetime.date(run.year, 12, 31)),
+        **context,
+    }
+    if isinstance(context.get("activity"), selectors.Activity):
+        # The templates get the counts only as reporting.suppression decided them, the same
+        # decisions the chart is drawn from: no "<5" can be given back by a total or a bar.
+        context["activity"] = suppression.present_activity(context["activity"])
     html = render_to_string(f"reports/pdf/{template}", context)
     return Rendered(content=html_to_pdf(html), content_type=PDF, extension="pdf")
 
@@ -79,10 +134,86 @@ def _render(template: str, run: ReportRun, context: dict[str, Any]) -> Rendered:
 def _chart(activity: selectors.Activity) -> str:
     return mark_safe(  # noqa: S308 - built from numbers and fixed labels in reporting.charts
         charts.visits_per_month_svg(
-            activity.per_month,
+            suppression.present_activity(activity).per_month,
             title=f"Hembesök per månad {activity.year}, med och utan socialtjänsten",
         )
     )
+
+
+# --- Counts shown beside the activity's: through the activity's suppression decisions --------
+def _regrouped(cells: list[suppression.Shown], value: int) -> str:
+    """A sum of counts that the activity shows one by one (the visits of the ordinary slots,
+    say): exact only when each of them is shown exactly, so that it tells nothing the activity
+    does not (a sum of exact counts is 0 or 5 or more); else "x"."""
+    exact = [cell.exact for cell in cells if cell.state is suppression.State.EXACT]
+    if len(exact) == len(cells) and sum(n or 0 for n in exact) == value:
+        return str(value)
+    return suppression.WITHHELD_TEXT
+
+
+def _split_shown(
+    details: selectors.ProgrammeDetails, activity: selectors.Activity
+) -> dict[str, str]:
+    """Ordinary and extra visits are the visits per slot regrouped by the slots' kinds: shown
+    from the per-slot decisions, so no "<5" or "x" there can be had back from them."""
+    decided = suppression.present_activity(activity)
+    by_key = {
+        slot.key: cell
+        for slot, (_label, cell) in zip(activity.per_slot, decided.per_slot, strict=True)
+    }
+    kinds = details.slot_kinds
+    ordinary = [cell for key, cell in by_key.items() if kinds.get(key) == "ordinary"]
+    extra = [cell for key, cell in by_key.items() if kinds.get(key) == "extra"]
+    split = details.split
+    # The activity's "outside the template" is the visits without a slot; a key the template
+    # lacks would count here but not there: then it is not shown.
+    outside = decided.extra_visits if split.outside_template == activity.extra_visits else None
+    hidden = suppression.Shown(suppression.State.HIDDEN)
+    return {
+        "ordinary": _regrouped(ordinary, split.ordinary),
+        "extra_slots": _regrouped(extra, split.extra_slots),
+        "outside_template": outside.text if outside else suppression.WITHHELD_TEXT,
+        "extra": _regrouped([*extra, outside or hidden], split.extra),
+    }
+
+
+def _languages_shown(
+    details: selectors.ProgrammeDetails, activity: selectors.Activity
+) -> list[tuple[str, str]]:
+    """Interpreter visits by language add up to the activity's interpreter visits: shown only
+    while that total is (a hidden total would come back as their sum). Languages under 5 are
+    already grouped (`selectors.programme_details`)."""
+    total = suppression.present_activity(activity).interpreter_visits
+    readable = total.state in (suppression.State.EXACT, suppression.State.SMALL)
+    return [
+        (
+            f"{row.language} ({row.languages} språk)" if row.languages > 1 else row.language,
+            suppression.primary(row.visits).text if readable else suppression.WITHHELD_TEXT,
+        )
+        for row in details.interpreter_languages
+    ]
+
+
+def _visits_per_child(details: selectors.ProgrammeDetails, activity: selectors.Activity) -> str:
+    """Completed visits per child: times the children shown beside it, it would give back the
+    activity's completed visits, so only while those are shown exactly."""
+    completed = suppression.present_activity(activity).completed_visits
+    if completed.state is not suppression.State.EXACT:
+        return suppression.WITHHELD_TEXT
+    return details.completion.visits_per_child
+
+
+def _plan_visits(plan: selectors.CentrePlan | None, activity: selectors.Activity) -> str:
+    """The home visits in the period with fixed compensation, a part of the year's home visits
+    that the activity shows: "x" when the rest would be a small count worked out from both."""
+    if plan is None:
+        return ""
+    year = suppression.present_activity(activity).home_visits
+    if year.state is suppression.State.EXACT and 0 < plan.home_visits - plan.home_visits_fixed < (
+        suppression.SMALL
+    ):
+        return suppression.WITHHELD_TEXT
+    return suppression.primary(plan.home_visits_fixed).text
 
 
 def _grant_context(run: ReportRun, kind: str, narratives: Mapping[str, str]) -> dict[str, Any]:
@@ -90,16 +221,24 @@ def _grant_context(run: ReportRun, kind: str, narratives: Mapping[str, str]) -> 
     assert grant is not None  # a grant report always names its grant (a database check)
     account = selectors.grant_account(grant)
     activity = selectors.programme_activity(run.organisation_id, run.year)
+    record = selectors.grant_record(grant)
+    details = selectors.programme_details(run.organisation_id, run.year)
+    labels = {**CATEGORY_LABELS}
+    labels["programme_variable"] += f" ({_rate_label(record.rates)})"
     return {
         "organisation": run.organisation.name,
         "grant": grant,
         "account": account,
-        "categories": [
-            (CATEGORY_LABELS[c], amount) for c, amount in account.paid_by_category.items()
-        ],
+        "categories": [(labels[c], amount) for c, amount in account.paid_by_category.items()],
+        "record": record,
+        "details": details,
+        "split": _split_shown(details, activity),
+        "languages": _languages_shown(details, activity),
+        "visits_per_child": _visits_per_child(details, activity),
         "activity": activity,
         "chart": _chart(activity),
         "sections": _sections(kind, narratives),
+        "signoff": _signoff(run),
     }
 
 
@@ -117,6 +256,9 @@ def render_halsoval(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
     centre = run.centre
     assert centre is not None  # a centre account always names its centre (a database check)
     account = selectors.centre_account(centre, run.year)
+    rates = selectors.rates_in_year(run.organisation_id, run.year)
+    plan = selectors.centre_plan(centre, run.year)
+    home = suppression.present_activity(account.activity).home_visits
     return _render(
         "halsoval.html",
         run,
@@ -125,8 +267,20 @@ def render_halsoval(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
             "centre": centre,
             "year": run.year,
             "account": account,
+            # The compensated visits are the year's completed home visits, which the activity
+            # shows as its suppression decided: the same text here.
+            "compensated_visits": (
+                home.text
+                if account.compensated_visits == account.activity.home_visits
+                else suppression.primary(account.compensated_visits).text
+            ),
+            "plan": plan,
+            "plan_visits": _plan_visits(plan, account.activity),
+            "rates": rates,
+            "rate_label": _rate_label(rates),
             "activity": account.activity,
             "chart": _chart(account.activity),
             "sections": _sections(ReportKind.HALSOVAL, narratives),
+            "signoff": _signoff(run),
         },
     )

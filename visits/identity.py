@@ -210,8 +210,21 @@ def _year_of_short_form(yy: int, month: int, day: int, *, plus: bool, today: dat
 
 
 # --- Keeping identity numbers out of reports ----------------------------------------------------
-# Shaped like a personnummer/samordningsnummer: optional century, YYMMDD, optional sign, four.
-_IDENTITY_SHAPE = re.compile(r"(?<![0-9])(?:[0-9]{2})?([0-9]{6})[-+]?([0-9]{3})([0-9])(?![0-9])")
+# Shaped like a personnummer/samordningsnummer as people type one: optional century, YYMMDD,
+# a sign or space (with spaces around the sign or not), four digits; a space may also fall
+# between any two pairs of digits ("2026 09 15 18 46"). Only between pairs, and never a "-"
+# inside the date, so amounts in groups of three ("1 349 000") and dates ("2026-09-15") do not
+# take this shape; what does is then checked for a real date and check digit.
+_SPACE = "[ \u00a0\u202f]"
+_PAIR_SPACE = f"{_SPACE}?"
+# A lookahead, so that every place one could start is tried: a number that only looks like one
+# ("Rum 1203 260915-1846" read from "1203") must not hide the real one after it.
+_IDENTITY_SHAPE = re.compile(
+    rf"(?=(?<![0-9])((?:[0-9]{{2}}{_PAIR_SPACE})?"
+    rf"[0-9]{{2}}{_PAIR_SPACE}[0-9]{{2}}{_PAIR_SPACE}[0-9]{{2}}"
+    rf"(?:{_SPACE}?[-+]{_SPACE}?|{_SPACE}?)"
+    rf"[0-9]{{2}}{_PAIR_SPACE}[0-9]{{2}})(?![0-9]))"
+)
 MASK = "[personnummer borttaget]"
 
 
@@ -229,7 +242,12 @@ def mask_identities(value: str) -> str:
     check digit) replaced by MASK: a report never carries one, even one typed by mistake.
     Numbers that only look similar (invoice or OCR numbers failing the check) are kept."""
 
-    def replace(match: re.Match[str]) -> str:
-        return MASK if _is_identity(*match.groups()) else match.group(0)
-
-    return _IDENTITY_SHAPE.sub(replace, value)
+    kept: list[str] = []
+    done = 0
+    for match in _IDENTITY_SHAPE.finditer(value):
+        start, end = match.span(1)
+        digits = re.sub("[^0-9]", "", match.group(1))[-10:]  # YYMMDDNNNC
+        if start >= done and _is_identity(digits[:6], digits[6:9], digits[9]):
+            kept += [value[done:start], MASK]
+            done = end
+    return "".join(kept) + value[done:]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from core.exceptions import Conflict
@@ -232,3 +233,26 @@ def test_the_visit_page_shows_the_visits_compensation_and_its_adjustments(
     page = response.content.decode().replace("\xa0", " ")
     assert "Ordinarie ersättning: 1 800,00 kr" in page
     assert "Justering −2 500,00 kr bokförd i 2026-09 (avser betald månad 2026-08)" in page
+
+
+def test_paying_beyond_the_balance_answers_400_before_the_months_state(org, finance, a):
+    """API.md's order: the input's limit (400) before the state (409), as for payouts."""
+    with at(d(1, 5)):
+        small = ledger.grant_create(
+            user=finance,
+            organisation=org,
+            funder="socialstyrelsen",
+            reference="SMALL",
+            year=2026,
+            amount=Decimal("1000"),
+            received_on=d(1, 5),
+            use_by=d(12, 31),
+            report_due=d(3, 1, 2027),
+        )
+    visit(a, d(9, 3), today=d(9, 10))
+    with pytest.raises(ValidationError) as exc:
+        pay(finance, small, 9, d(9, 15))  # the current month, and 2 500 kr on a 1 000 kr grant
+    assert "grant" in exc.value.message_dict
+    big = make_grant(org, finance, reference="BIG")
+    with pytest.raises(Conflict, match="inte slut"):
+        pay(finance, big, 9, d(9, 15))

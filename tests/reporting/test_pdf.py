@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import io
 import re
+import shutil
 
 import pytest
 from django.db import connection
@@ -16,10 +17,9 @@ from pypdf import PdfReader
 
 from core.models import Centre, Role, User
 from funding.models import Grant
-from reporting import charts, pdf, selectors
+from reporting import charts, pdf, selectors, suppression
 from reporting.models import ReportKind, ReportRun
 from tests.core.factories import CentreFactory, member
-from tests.reporting.test_runs import write_sections
 from tests.visits.factories import EnrolmentFactory, log_visit
 
 pytestmark = pytest.mark.django_db
@@ -80,30 +80,32 @@ def test_no_child_names_or_identities_reach_the_pdf(demo):
     assert not any(identity[-4:] in text and identity in text for identity in identities)
 
 
-def test_the_chart_draws_the_selectors_counts():
+def test_the_chart_draws_the_selectors_counts_as_the_tables_show_them():
     months = [selectors.MonthCount(m, m % 3, 12 - m) for m in range(1, 13)]
-    svg = charts.visits_per_month_svg(months, title="Test")
+    svg = charts.visits_per_month_svg(suppression.months_shown(months), title="Test")
     drawn = {
-        (series, int(month)): int(count)
+        (series, int(month)): count
         for series, month, count in re.findall(
-            r'data-series="(\w+)" data-month="(\d+)" data-count="(\d+)"', svg
+            r'data-series="(\w+)" data-month="(\d+)" data-count="([^"]+)"', svg
         )
     }
     for m in months:
-        assert drawn[("with", m.month)] == m.with_social_services
-        assert drawn[("without", m.month)] == m.without_social_services
+        for series, n in (("with", m.with_social_services), ("without", m.without_social_services)):
+            # Exact from 5 (and 0); 1–4 only as "<5" (escaped in the SVG).
+            assert drawn[(series, m.month)] == ("&lt;5" if 0 < n < 5 else str(n))
     heights = {
         (series, int(month)): float(h)
         for series, month, h in re.findall(
             r'data-series="(\w+)" data-month="(\d+)" [^>]* height="([\d.]+)"', svg
         )
     }
-    # Heights are proportional to the counts: the largest (11, January without) is the tallest.
-    tallest = max(heights.values())
-    assert heights[("without", 1)] == tallest
-    for (series, month), h in heights.items():
-        count = drawn[(series, month)]
-        assert h == pytest.approx(tallest * count / 11, abs=0.01)
+    # Exact bars are proportional to their counts on a round top (15 for a peak of 11); every
+    # "<5" band has one height, that of 5.
+    per = heights[("without", 1)] / 11
+    for key, h in heights.items():
+        count = drawn[key]
+        assert h == pytest.approx(per * (5 if count == "&lt;5" else int(count)), abs=0.02)
+    assert ">15</text>" in svg
     assert charts.bar_heights([0, 0], 100) == [0.0, 0.0]
 
 
@@ -145,8 +147,12 @@ def test_a_centre_with_three_children_shows_less_than_five(settings):
     # Visit counts could point at the same children: small ones are hidden too, with shares.
     joint = next(row for row in text.splitlines() if "med socialtjänsten (ZV509)" in row)
     assert joint.endswith("<5 (–)")
+    # Three visits in all are not broken down by slot (the slots' zeros would tell where the
+    # "<5" lies): every row of the slot table is "x" (reporting.suppression, rule 2).
     extra = next(row for row in text.splitlines() if "Extra besök" in row)
-    assert extra.endswith("<5")
+    assert extra.endswith(" x")
+    completed = next(row for row in text.splitlines() if row.startswith("Genomförda besök"))
+    assert completed.endswith("<5")
     assert selectors.share(50, 100) == "50,0 %" and selectors.share(3, 100) == "–"
     assert "Fler hembesök." in text and centre.name in text
     assert not IDENTITY.search(text)
@@ -202,34 +208,38 @@ def eager(settings, tmp_path):
 
 
 def test_request_submit_and_bundle_with_the_real_renderers(
-    demo, eager, api_client_for, django_capture_on_commit_callbacks
+    demo, demo_report_store, eager, settings, api_client_for, django_capture_on_commit_callbacks
 ):
-    """The whole path as a user takes it: request the grant report, download the PDF, submit
-    it, then the auditor bundle holds that very file."""
+    """The whole path as a user takes it: the demo's CBHV has requested, rendered and submitted
+    the 2023 grant report (reporting/demo.py, through the services); its PDF downloads with the
+    recorded checksum, it is never replaced, and the auditor bundle holds that very file."""
     import hashlib
     import zipfile
 
     grant = Grant.objects.get(reference="23RS9581")
     assert grant.closed_at is not None  # a past year's grant: its report may be submitted
-    write_sections(
-        User.objects.get(username="cbhv"), "socialstyrelsen", grant.organisation, 2023, grant=grant
+    submitted = ReportRun.objects.get(
+        kind="socialstyrelsen", grant=grant, submitted_at__isnull=False
     )
+    # This test's store starts with the demo's file (the `eager` fixture gave it its own).
+    settings.REPORT_STORE.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo_report_store / submitted.file_name, settings.REPORT_STORE)
     cbhv = api_client_for(User.objects.get(username="cbhv"))
-    with django_capture_on_commit_callbacks(execute=True):
-        made = cbhv.post(
-            "/api/v1/reports/",
-            {"kind": "socialstyrelsen", "year": 2023, "grant": str(grant.pk)},
-            format="json",
-        )
-    assert made.status_code == 202
-    run = cbhv.get(f"/api/v1/reports/{made.data['id']}/").data
-    assert run["status"] == "done", run
+    run = cbhv.get(f"/api/v1/reports/{submitted.pk}/").data
+    assert run["status"] == "done" and run["submitted_at"] is not None, run
     download = cbhv.get(f"/api/v1/reports/{run['id']}/file/")
     body = b"".join(download.streaming_content) if download.streaming else download.content
     assert download["Content-Type"] == "application/pdf"
     assert hashlib.sha256(body).hexdigest() == run["sha256"]
     assert "23RS9581" in text_of(body)[0]
-    assert cbhv.post(f"/api/v1/reports/{run['id']}/submit/").status_code == 200
+    # A submitted report is never replaced: the texts are frozen, so no new run is made.
+    again = cbhv.post(
+        "/api/v1/reports/",
+        {"kind": "socialstyrelsen", "year": 2023, "grant": str(grant.pk)},
+        format="json",
+    )
+    assert again.status_code == 409
+    assert cbhv.post(f"/api/v1/reports/{run['id']}/submit/").status_code == 200  # unchanged
 
     with django_capture_on_commit_callbacks(execute=True):
         bundle = cbhv.post(
@@ -263,17 +273,20 @@ def test_bundle_without_a_submitted_report_is_refused_and_a_lost_file_is_not_fou
 ):
     import os
 
-    grant = Grant.objects.get(reference="24RS0316")
-    finance = api_client_for(User.objects.get(username="finance"))
+    # Linköpings kommun's 2021 grant is closed, but its report was never submitted (the demo
+    # has no CBHV there to write it).
+    grant = Grant.objects.get(reference="Dnr 2021/0880")
+    assert grant.closed_at is not None
+    finance = api_client_for(User.objects.get(username="finance_linkoping"))
     refused = finance.post(
         "/api/v1/reports/",
-        {"kind": "auditor_bundle", "year": 2024, "grant": str(grant.pk)},
+        {"kind": "auditor_bundle", "year": 2021, "grant": str(grant.pk)},
         format="json",
     )
     assert refused.status_code == 409
     with django_capture_on_commit_callbacks(execute=True):
         made = finance.post(
-            "/api/v1/reports/", {"kind": "finance_csv", "year": 2024}, format="json"
+            "/api/v1/reports/", {"kind": "finance_csv", "year": 2021}, format="json"
         )
     run = ReportRun.objects.get(pk=made.data["id"])
     assert run.status == "done"

@@ -17,7 +17,7 @@ from personnummer import personnummer as pnr_oracle
 from stdnum import luhn
 from stdnum.se import personnummer as stdnum_pnr
 
-from visits.identity import Identity, IdentityType, normalise_identity
+from visits.identity import MASK, Identity, IdentityType, mask_identities, normalise_identity
 
 TODAY = datetime.date(2025, 6, 15)
 HUNDRED_YEARS_AGO = datetime.date(1925, 6, 15)  # born on or before: "+" in the short form
@@ -352,3 +352,67 @@ def test_identity_types_carry_their_national_oids() -> None:
     assert PNR.oid == "1.2.752.129.2.1.3.1"
     assert SAMO.oid == "1.2.752.129.2.1.3.3"
     assert RESERVE.oid is None
+
+
+# --- keeping identity numbers out of free text (report narratives, exports) ---------------------
+
+# 2026-09-15, birth number 184: check digit 6 (stdnum's Luhn over 260915184).
+PNR_TEN = with_check_digit("260915184")
+SAMO_TEN = with_check_digit("260975184")  # the same child's day + 60
+
+
+def test_the_masking_examples_are_valid_numbers() -> None:
+    assert PNR_TEN == "2609151846"
+    assert pnr_oracle.valid(PNR_TEN) and pnr_oracle.valid(SAMO_TEN)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "20260915-1846",
+        "202609151846",
+        "260915-1846",
+        "2609151846",
+        "20260915 - 1846",  # the finding: spaces around the dash
+        "20260915 -1846",
+        "20260915- 1846",
+        "260915- 1846",
+        "260915 - 1846",
+        "20260915 1846",
+        "2026 0915 1846",  # twelve digits with spaces
+        "2026 09 15 18 46",
+        "20 26 09 15 - 18 46",
+        "26 09 15-1846",
+        "20260915\u00a01846",  # a no-break space, as word processors put one
+        f"{SAMO_TEN[:6]}-{SAMO_TEN[6:]}",  # a samordningsnummer
+        f"20{SAMO_TEN[:6]} - {SAMO_TEN[6:]}",
+    ],
+)
+def test_every_way_of_typing_an_identity_number_is_masked(written: str) -> None:
+    assert mask_identities(f"Barnet ({written}) flyttade.") == f"Barnet ({MASK}) flyttade."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bidraget var 1 349 000 kr, varav 2 500 kr per besök.",
+        "1 349 000,00 kr",
+        "12 500 000 kr",
+        "Besöket 2026-09-15 och 2026-09-16.",
+        "2026-09-15 1846",  # a date and a time or count: the date has dashes
+        "Tel 019-602 10 00 eller 070-123 45 67.",
+        "År 2021 2022 2023",
+        "OCR 1234 5678 9012",
+        "Dnr 23RS9581, faktura 2024-001846",
+        "20260915 - 1847",  # shaped like one, failing the check digit
+        "20261315-1846",  # month 13
+    ],
+)
+def test_ordinary_numbers_are_not_masked(text: str) -> None:
+    assert mask_identities(text) == text
+
+
+def test_a_number_shaped_like_one_does_not_hide_the_real_one_after_it() -> None:
+    # Read from "1203", "1203 260915" is ten digits failing the check; the number after it is real.
+    assert mask_identities("Rum 1203 260915-1846.") == f"Rum 1203 {MASK}."
+    assert mask_identities("20260915 - 1846 och 260915- 1846") == f"{MASK} och {MASK}"
