@@ -17,7 +17,7 @@ COPY . .
 # Collect static files with production settings (DEBUG off), so whitenoise's manifest
 # (staticfiles.json) exists; the values are placeholders, nothing connects at build time.
 RUN DJANGO_DEBUG=0 \
-    SECRET_KEY=build \
+    SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DATABASE_URL=postgres://x@localhost/x \
     REDIS_URL=redis://localhost:6379/0 \
     ALLOWED_HOSTS=localhost \

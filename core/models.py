@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
@@ -249,3 +251,58 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def live(self, user: User) -> ApiTokenQuerySet:
+        """The user's tokens that still authenticate: not expired, and made under her current
+        password (one changed by any path, the admin's form or a command too, ends them)."""
+        return self.filter(
+            user=user, expires__gt=timezone.now(), auth_hash=user.get_session_auth_hash()
+        )
+
+
+class ApiToken(models.Model):
+    """An API key, sent as `Authorization: Token <key>`. One is made at each login
+    (`core.services.api_token_create`); the key is shown then and never again: only its SHA-256
+    is stored (a key is 256 random bits, so a fast hash is enough; a slow one would only slow
+    every request). A token ends at `expires`, when its user revokes it, when her password
+    changes, or when she is deactivated."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("användare")
+    )
+    key_hash = models.CharField(_("nyckelns SHA-256"), max_length=64, unique=True, editable=False)
+    # The user's session auth hash (an HMAC of her password hash) when the token was made, as
+    # Django keeps one in each session: a password change makes them differ.
+    auth_hash = models.CharField(max_length=128, editable=False)
+    created = models.DateTimeField(_("skapad"), default=timezone.now)
+    expires = models.DateTimeField(_("upphör"))
+    # The last request made with it, to the minute (at first: the login that made it).
+    last_used = models.DateTimeField(_("senast använd"), null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("API-token")
+        verbose_name_plural = _("API-token")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires__gt=models.F("created")),
+                name="core_apitoken_expires_after_created",
+            ),
+            # A digest, never a key: a plaintext key cannot be stored by mistake.
+            models.CheckConstraint(
+                condition=Q(key_hash__regex=r"^[0-9a-f]{64}$"),
+                name="core_apitoken_key_hash_is_sha256",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.created:%Y-%m-%d %H:%M}"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()

@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.form_tokens import TokenFormMixin
 from core.models import Centre, Organisation, Partner
+from core.money import MoneyFormatError, parse_typed_money
+from funding.filters import MAX_YEAR
 from funding.forms import DateInput, OrganisationChoiceMixin, ServiceForm, decimal_input
 from funding.models import Funder, Grant, PayoutCategory, RecipientType, TxKind
 
@@ -37,12 +39,21 @@ MONTHS = [
 
 class MoneyField(forms.DecimalField):
     """Kronor as people write them: `1 349 000,50`, `1349000.50`. Spaces (also non-breaking,
-    as the money filter writes them) are thousands separators and are dropped."""
+    as the money filter writes them) are thousands separators and are dropped; the rest is the
+    API's strict rule (`core.money.parse_typed_money`): no exponents, `_` or other digit
+    systems, at most two decimals. Digits and bounds are then checked as by DecimalField."""
 
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str):
-            value = "".join(value.split())
-        return super().to_python(value)
+    default_error_messages = {
+        "invalid": _("Ange beloppet med siffrorna 0–9 och högst två decimaler, t.ex. 2 500,00."),
+    }
+
+    def to_python(self, value: Any) -> Any:  # Decimal | None (the stubs say int)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_typed_money(str(value))
+        except MoneyFormatError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 def money_field(label: Any, **kwargs: Any) -> MoneyField:
@@ -60,7 +71,7 @@ def year_field(label: Any = None, **kwargs: Any) -> forms.IntegerField:
     return forms.IntegerField(
         label=label or _("År"),
         min_value=2000,
-        max_value=9999,
+        max_value=MAX_YEAR,
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
         **kwargs,
     )

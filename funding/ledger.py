@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from core.dates import add_years
 from core.exceptions import Conflict
 from core.models import Centre, Organisation, Partner, User
 from core.money import ZERO, quantize_money
@@ -40,7 +41,13 @@ from funding.models import (
     TxKind,
 )
 
+# How far from today a grant's dates may lie: deadlines within 10 years ahead (issue 24); a
+# grant's history may be registered up to 20 years back (the SKL agreements of 2018–2020 are
+# still reported on).
+GRANT_DATE_YEARS_AHEAD = 10
+GRANT_DATE_YEARS_BACK = 20
 # Payouts that may not exceed what is allocated to the recipient and not yet paid to it.
+
 ALLOCATION_BOUND = (PayoutCategory.FIXED, PayoutCategory.PARTNER_TRANSFER)
 # Who each payout category goes to (API.md: `coordination` goes to the grant's organisation).
 CATEGORY_RECIPIENT = {
@@ -301,6 +308,23 @@ def grant_create(
         errors["use_by"] = [_("Sista användningsdag ligger före mottagandet.")]
     if report_due < use_by:
         errors["report_due"] = [_("Redovisningen kan inte ligga före sista användningsdag.")]
+    # Plausible dates only (issue 24, item 9): a mistyped year (9999, 1926) is a 400 here, not
+    # a deadline nobody will meet.
+    today = timezone.localdate()
+    earliest = add_years(today, -GRANT_DATE_YEARS_BACK)
+    latest = add_years(today, GRANT_DATE_YEARS_AHEAD)
+    dates = {
+        "requisitioned_on": requisitioned_on,
+        "received_on": received_on,
+        "use_by": use_by,
+        "report_due": report_due,
+    }
+    for name, day in dates.items():
+        if day is not None and not earliest <= day <= latest:
+            errors.setdefault(name, []).append(
+                _("Ange ett datum mellan %(earliest)s och %(latest)s.")
+                % {"earliest": earliest.isoformat(), "latest": latest.isoformat()}
+            )
     if errors:
         raise ValidationError(errors)
     try:

@@ -165,12 +165,21 @@ def _demo_restore(dump: list[tuple[str, bytes]]) -> None:
             )
 
 
+@pytest.fixture(scope="session")
+def demo_report_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the demo's submitted reports are stored in this test process (never the
+    checkout's var/)."""
+    return tmp_path_factory.mktemp("demo-reports")
+
+
 @pytest.fixture
-def demo(db: None) -> None:
-    """The demo data, as `make run` loads it."""
+def demo(db: None, demo_report_store: Path, settings: Any) -> None:
+    """The demo data, as `make run` loads it. REPORT_STORE points at the demo's report files
+    (a test may point it elsewhere afterwards)."""
     from django.core.management import call_command
     from django.utils import timezone
 
+    settings.REPORT_STORE = demo_report_store
     day = timezone.localdate()
     if day in _DEMO_DUMPS:
         _demo_restore(_DEMO_DUMPS[day])
@@ -181,14 +190,16 @@ def demo(db: None) -> None:
 
 @pytest.fixture
 def api_client_for() -> Callable[..., Any]:
-    """An API client authenticated with the token of the given user."""
-    from rest_framework.authtoken.models import Token
+    """An API client authenticated with a new API token of the given user (valid for
+    API_TOKEN_LIFETIME from now: make the client inside a `time_machine` block that travels)."""
     from rest_framework.test import APIClient
+
+    from core.services import api_token_create
 
     def make(user: Any) -> APIClient:
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = api_token_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return make

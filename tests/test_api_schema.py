@@ -13,9 +13,9 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 
 from core.models import User
+from core.services import api_token_create
 
 # The same document `/api/v1/schema/` serves (a test below checks they agree). It is built at
 # import: schemathesis' lazy fixture loader does not work with pytest 9.
@@ -43,10 +43,7 @@ def keep_connection(demo):
 
 @pytest.fixture
 def api_tokens(demo) -> list[str]:
-    return [
-        Token.objects.get_or_create(user=User.objects.get(username=username))[0].key
-        for username in PERSONAS
-    ]
+    return [api_token_create(user=User.objects.get(username=username))[1] for username in PERSONAS]
 
 
 def test_the_tested_schema_is_the_served_one(client):

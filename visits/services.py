@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.dates import add_years
 from core.exceptions import Conflict
 from visits import extension
 from visits.access_log import log_children
@@ -44,6 +45,10 @@ from visits.models import (
 
 if TYPE_CHECKING:
     from core.models import Centre, User
+
+
+# A child registered in the programme was born within this many years (issue 24, item 9).
+CHILD_MAX_AGE_YEARS = 6
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -88,6 +93,17 @@ def child_register(
         if birth_date is not None and birth_date != parsed.birth_date:
             raise ValidationError({"birth_date": [_("Födelsedatumet stämmer inte med numret.")]})
         born = parsed.birth_date
+    # The programme is for children up to school age: a birth date further back is a typing
+    # error (or a parent's number), never a child to enrol.
+    if born < add_years(today, -CHILD_MAX_AGE_YEARS):
+        raise ValidationError(
+            {
+                ("birth_date" if birth_date is not None else "identity"): [
+                    _("Barnet ska vara fött under de senaste %(years)s åren.")
+                    % {"years": CHILD_MAX_AGE_YEARS}
+                ]
+            }
+        )
 
     existing = Child.objects.filter(
         organisation_id=centre.organisation_id,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.api.parsers import body_too_large_message
 from core.exceptions import Conflict
 
 
@@ -25,6 +27,10 @@ def validation_error_detail(exc: DjangoValidationError) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(validation_error_detail(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        # DRF reads the body through Django's request.body, which refuses one longer than
+        # DATA_UPLOAD_MAX_MEMORY_SIZE by its Content-Length before reading it (core.api.parsers).
+        exc = ValidationError({"non_field_errors": [body_too_large_message()]})
     elif isinstance(exc, ParseError):
         # Every 400 has the same shape (API.md): messages by field; a body that is not JSON at
         # all is an error of the whole object.

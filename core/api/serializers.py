@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from core.models import Centre, Membership, Partner, Role
+from core.models import ApiToken, Centre, Membership, Partner, Role
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
@@ -28,3 +28,27 @@ class PartnerSerializer(serializers.ModelSerializer[Partner]):
     class Meta:
         model = Partner
         fields = ["id", "name", "organisation", "kind"]
+
+
+# --- Sign-in and API tokens ---------------------------------------------------------------------
+class TokenRequestSerializer(serializers.Serializer[object]):
+    """What `POST /api/v1/auth/token/` takes. The second factor (`otp`) joins here with the
+    security work; `core.api.views.TokenView` marks where it is checked."""
+
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenCreatedSerializer(serializers.Serializer[object]):
+    token = serializers.CharField(help_text="The key; shown this once, never stored.")
+    id = serializers.UUIDField()
+    expires = serializers.DateTimeField()
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    """A token as its user sees it in the list: never the key (only its digest is stored)."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "created", "expires", "last_used"]
+        read_only_fields = fields

@@ -1,37 +1,99 @@
 from __future__ import annotations
 
-from typing import Any
-
+from django.contrib.auth import authenticate, user_logged_in
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.serializers import CentreSerializer, MeSerializer, PartnerSerializer
-from core.models import Centre, Partner, User
+from core import services
+from core.api.serializers import (
+    ApiTokenSerializer,
+    CentreSerializer,
+    MeSerializer,
+    PartnerSerializer,
+    TokenCreatedSerializer,
+    TokenRequestSerializer,
+)
+from core.models import ApiToken, Centre, Partner, User
+
+LOCKED_OUT = OpenApiResponse(
+    inline_serializer("LockedOut", {"detail": serializers.CharField()}),
+    description="Too many failed logins for this username from this address (django-axes): "
+    "locked for 15 minutes.",
+)
 
 
-class TokenView(ObtainAuthToken):
-    """`POST /api/v1/auth/token/` → `{"token"}`; wrong credentials → 400."""
+class TokenView(APIView):
+    """`POST /api/v1/auth/token/` → `{"token", "id", "expires"}`: a new token at each login, its
+    key shown this once. Wrong credentials → 400; after five failures within 15 minutes for the
+    username from this address, the next attempt → 429 (`core.lockout`)."""
 
+    # Anonymous by design: a browser session must not make the endpoint demand CSRF.
+    authentication_classes = []
     permission_classes = [AllowAny]
-    renderer_classes = generics.GenericAPIView.renderer_classes
-    parser_classes = generics.GenericAPIView.parser_classes
 
     @extend_schema(
-        request=inline_serializer(
-            "TokenRequest",
-            {"username": serializers.CharField(), "password": serializers.CharField()},
-        ),
-        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+        request=TokenRequestSerializer,
+        responses={200: TokenCreatedSerializer, 429: LOCKED_OUT},
         auth=[],
     )
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().post(request, *args, **kwargs)
+    def post(self, request: Request) -> Response:
+        credentials = TokenRequestSerializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        # Django's request, not DRF's wrapper: axes marks a locked-out attempt on it, and its
+        # middleware turns that mark into the 429 (core.lockout.lockout_response).
+        http_request = request._request
+        user = authenticate(
+            http_request,
+            username=credentials.validated_data["username"],
+            password=credentials.validated_data["password"],
+        )
+        if user is None:
+            raise ValidationError({"non_field_errors": [_("Fel användarnamn eller lösenord.")]})
+        # The second factor goes here (issue 24, item 2): a user whose role needs one gets a
+        # token only with a valid `otp`; a wrong code counts as a failed login for the lockout.
+        token, key = services.api_token_create(user=user)
+        # What a browser login also does: last_login, and axes resets this pair's failures.
+        user_logged_in.send(sender=type(user), request=http_request, user=user)
+        return Response(
+            TokenCreatedSerializer({"token": key, "id": token.id, "expires": token.expires}).data
+        )
+
+
+def _own_live_tokens(request: Request) -> QuerySet[ApiToken]:
+    user = request.user
+    if not isinstance(user, User):  # the schema generator calls views anonymously
+        return ApiToken.objects.none()
+    return ApiToken.objects.live(user)
+
+
+class TokenList(generics.ListAPIView[ApiToken]):
+    """`GET /api/v1/auth/tokens/`: the caller's own live tokens, newest first, without keys."""
+
+    serializer_class = ApiTokenSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return _own_live_tokens(self.request)
+
+
+class TokenDetail(generics.DestroyAPIView[ApiToken]):
+    """`DELETE /api/v1/auth/tokens/{id}/` → 204: revoke one of her own tokens (someone else's,
+    or one already ended → 404). Revoking the token of the request itself is allowed."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return _own_live_tokens(self.request)
+
+    def perform_destroy(self, instance: ApiToken) -> None:
+        services.api_token_revoke(token=instance)
 
 
 class MeView(APIView):

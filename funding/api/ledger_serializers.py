@@ -1,9 +1,9 @@
 """Input and output serializers of grants and their ledger (API.md, "Grants and ledger").
 
-Input serializers only parse and type-check (money as DecimalField: a string or a number, two
-decimals at most, above zero); the rules are in `funding.ledger`. Output serializers take the
-dicts built by `funding.api.ledger_views` (figures computed from the ledger) and render money as
-strings with two decimals.
+Input serializers only parse and type-check (money as `core.api.fields.MoneyField`: a decimal
+string with two decimals at most, above zero); the rules are in `funding.ledger`. Output
+serializers take the dicts built by `funding.api.ledger_views` (figures computed from the
+ledger) and render money as strings with two decimals.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api.fields import MoneyField
 from funding.filters import MAX_YEAR, MIN_YEAR
 from funding.models import Funder, PayoutCategory, RecipientType, TxKind
 
@@ -20,8 +21,8 @@ TEXT_MAX = 5000
 MIN_AMOUNT = Decimal("0.01")
 
 
-def money_in(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=14, decimal_places=2, min_value=MIN_AMOUNT, **kwargs)
+def money_in(**kwargs: Any) -> MoneyField:
+    return MoneyField(max_digits=14, min_value=MIN_AMOUNT, **kwargs)
 
 
 def money_out(**kwargs: Any) -> serializers.DecimalField:

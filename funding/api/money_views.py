@@ -16,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.fields import MoneyField
 from core.api.idempotency import idempotency_parameter, idempotent
 from core.models import Centre, Organisation, Role
 from core.scoping import scope_of
@@ -33,7 +34,7 @@ def _money(value: Any) -> str:
 # --- Fixed allocation -------------------------------------------------------------------------
 class FixedAllocationInput(serializers.Serializer[Any]):
     year = serializers.IntegerField(min_value=2000, max_value=MAX_YEAR)
-    pool = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Whole kronor.")
+    pool = MoneyField(help_text="Whole kronor.")
 
 
 class FixedAllocationLineSerializer(serializers.Serializer[Any]):

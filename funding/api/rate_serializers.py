@@ -1,10 +1,11 @@
 """Input and output serializers of the compensation rules (API.md "Money at the edges", "Rates
 are data"; DOMAIN.md 4.1).
 
-Input serializers only parse and type-check (money as a decimal with two decimals at most, not
-negative; a date within the years the API takes); the rules (a paid month, a rule already from
-that date) are in `funding.compensation.rule_set()`. The output serializer takes the dicts built
-by `funding.api.rate_views.rule_row()` and renders money as strings with two decimals.
+Input serializers only parse and type-check (money as a decimal string with two decimals at
+most, not negative: `core.api.fields.MoneyField`; a date within the years the API takes); the
+rules (a paid month, a rule already from that date) are in `funding.compensation.rule_set()`.
+The output serializer takes the dicts built by `funding.api.rate_views.rule_row()` and renders
+money as strings with two decimals.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.api.fields import MoneyField
 from funding.api.ledger_serializers import money_out, year_field
 from funding.filters import MAX_YEAR, MIN_YEAR
 
 
-def rate_in(**kwargs: Any) -> serializers.DecimalField:
+def rate_in(**kwargs: Any) -> MoneyField:
     # max_digits as the model's column (10): a larger amount is a 400, never a database error.
-    return serializers.DecimalField(
+    return MoneyField(
         max_digits=10,
-        decimal_places=2,
         min_value=Decimal("0.00"),
         error_messages={"min_value": _("Beloppet kan inte vara negativt.")},
         **kwargs,

@@ -1,14 +1,14 @@
 import pytest
 from django.urls import reverse
 
-from core.models import Centre, Organisation
+from core.models import Centre, Organisation, User
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client_demo(client, demo):
-    client.login(username="admin", password="hembesok-demo")
+    client.force_login(User.objects.get(username="admin"))
     return client
 
 
@@ -54,7 +54,7 @@ def test_users_of_other_organisations_are_not_listed(admin_client_demo):
 
 @pytest.mark.parametrize("username", ["nurse_vivalla", "finance", "cbhv"])
 def test_other_roles_do_not_reach_the_admin(client, demo, username):
-    client.login(username=username, password="hembesok-demo")
+    client.force_login(User.objects.get(username=username))
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]

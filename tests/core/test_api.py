@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from core.models import Centre, Role
+from core.models import Centre, Role, User
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_me_lists_roles_with_organisation_and_centre(api_client_for):
 
 
 def test_browser_session_works_for_the_api(client, demo):
-    client.login(username="cbhv", password="hembesok-demo")
+    client.force_login(User.objects.get(username="cbhv"))
     assert client.get("/api/v1/me/").status_code == 200
 
 
@@ -68,7 +68,7 @@ def test_browser_session_needs_csrf_for_unsafe_api_requests(demo):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.login(username="cbhv", password="hembesok-demo")
+    client.force_login(User.objects.get(username="cbhv"))
     # No unsafe endpoint that a session may call exists in the foundation besides token; use
     # the token endpoint with a session: DRF's SessionAuthentication enforces CSRF only for
     # authenticated session requests to views that authenticate, so check a POST to /me/.

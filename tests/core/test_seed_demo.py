@@ -2,6 +2,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from core.models import Centre, Membership, Organisation, Partner, Role, User
 
@@ -17,6 +18,7 @@ DEMO_USERS = {
     "logreviewer": (Role.LOG_REVIEWER, None),
     "admin": (Role.ADMIN, None),
     "nurse_skaggetorp": (Role.NURSE, "Skäggetorp"),
+    "finance_ostergotland": (Role.FINANCE, None),
 }
 
 
@@ -32,30 +34,60 @@ def _snapshot() -> dict[str, list[tuple[object, ...]]]:
     return snapshot
 
 
-def test_seed_demo_twice_gives_the_same_data():
+def _counts() -> dict[str, int]:
+    return {label: len(rows) for label, rows in _snapshot().items()}
+
+
+def test_seed_demo_twice_gives_the_same_data(settings, tmp_path):
+    from reporting.models import NarrativeVersion, ReportRun
+
+    settings.REPORT_STORE = tmp_path
     call_command("seed_demo", verbosity=0, stdout=None)
     first = _snapshot()
+    counts = _counts()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    # Not vacuous: the reports, the SKL grant and Östergötland are there to be compared.
+    assert ReportRun.objects.filter(submitted_at__isnull=False).count() == len(files) >= 4
+    assert NarrativeVersion.objects.count() > 0
+    assert Organisation.objects.filter(name="Region Östergötland").exists()
     call_command("seed_demo", verbosity=0)
+    assert _counts() == counts
     assert _snapshot() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
 
 
-def test_seed_demo_creates_both_organisations_and_their_centres(demo):
+def test_seed_demo_creates_the_three_organisations_and_their_centres(demo):
     orebro = Organisation.objects.get(name="Region Örebro län")
     linkoping = Organisation.objects.get(name="Linköpings kommun")
+    ostergotland = Organisation.objects.get(name="Region Östergötland")
     assert orebro.kind == Organisation.Kind.REGION
     assert linkoping.kind == Organisation.Kind.MUNICIPALITY
+    assert ostergotland.kind == Organisation.Kind.REGION
     names = set(Centre.objects.filter(organisation=orebro).values_list("name", flat=True))
     assert {"Vivalla/Lundby", "Varberga", "Mikaeli", "Brickebacken", "Adolfsberg"} <= names
     assert len(names) >= 6
     assert Centre.objects.get(name="Skäggetorp").organisation == linkoping
-    assert Partner.objects.get(name="Folktandvården").organisation == orebro
+    assert set(Centre.objects.filter(organisation=ostergotland).values_list("name", flat=True)) == {
+        "Navestad",
+        "Hageby",
+        "Ljura",
+        "Ryd",
+        "Berga",
+        "Ekholmen",
+    }
+    dental = Partner.objects.filter(name="Folktandvården")
+    assert set(dental.values_list("organisation__name", flat=True)) == {
+        "Region Örebro län",
+        "Region Östergötland",
+    }
     assert Partner.objects.get(name="Leanlink").organisation == linkoping
 
 
 @pytest.mark.parametrize(("username", "expected"), DEMO_USERS.items())
 def test_each_demo_user_logs_in_with_the_demo_password_and_has_its_role(demo, username, expected):
     role, centre = expected
-    assert authenticate(username=username, password="hembesok-demo") is not None
+    login = RequestFactory().post("/accounts/login/")  # the lockout backend needs a request
+    assert authenticate(login, username=username, password="hembesok-demo") is not None
     membership = Membership.objects.select_related("centre").get(user__username=username)
     assert membership.role == role
     assert (membership.centre.name if membership.centre else None) == centre

@@ -1,8 +1,11 @@
 import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,13 +40,69 @@ def test_production_settings_name_each_missing_value():
     assert "ALLOWED_HOSTS must be set" in result.stderr
 
 
+# A key as an operator makes one (made per run: a fixed one here could end up in production).
+STRONG_KEY = secrets.token_urlsafe(50)
+PRODUCTION = {
+    "SECRET_KEY": STRONG_KEY,
+    "DATABASE_URL": "postgres://u@h/db",
+    "REDIS_URL": "redis://h:6379/0",
+    "ALLOWED_HOSTS": "hembesok.example.org",
+}
+
+
 def test_production_settings_load_with_all_values():
+    result = _import_settings(PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+def _makefile_secret_key() -> str:
+    match = re.search(r"^export SECRET_KEY \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert match, "the Makefile's development SECRET_KEY"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "s",
+        STRONG_KEY[:49],  # one short of 50
+        "a" * 60,  # long but not random
+        "django-insecure-" + STRONG_KEY,  # Django's own marker of a generated development key
+        "dev-only-not-secret-hembesok-7c1f0a",
+        "a-long-random-string",  # the README's example
+    ],
+    # Stable ids: the random key must not differ between pytest-xdist's workers.
+    ids=["one-character", "49-characters", "one-repeated", "django-insecure", "makefile", "readme"],
+)
+def test_production_refuses_a_weak_or_known_secret_key(key):
+    result = _import_settings({**PRODUCTION, "SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is too weak for production" in result.stderr
+    if len(key) > 1:
+        assert key not in result.stderr  # the key itself is never printed
+
+
+def test_production_refuses_the_makefiles_development_key():
+    key = _makefile_secret_key()
+    from config.settings import KNOWN_SECRET_KEYS
+
+    assert key in KNOWN_SECRET_KEYS
+    result = _import_settings({**PRODUCTION, "SECRET_KEY": key})
+    assert "SECRET_KEY is too weak for production" in result.stderr
+
+
+def test_production_holds_a_separate_access_log_key_to_the_same_rule():
+    result = _import_settings({**PRODUCTION, "ACCESS_LOG_KEY": "short"})
+    assert "ACCESS_LOG_KEY is too weak for production" in result.stderr
+    assert _import_settings({**PRODUCTION, "ACCESS_LOG_KEY": STRONG_KEY[::-1]}).returncode == 0
+
+
+def test_development_takes_the_makefiles_key():
     result = _import_settings(
         {
-            "SECRET_KEY": "s",
+            "DJANGO_DEBUG": "1",
+            "SECRET_KEY": _makefile_secret_key(),
             "DATABASE_URL": "postgres://u@h/db",
-            "REDIS_URL": "redis://h:6379/0",
-            "ALLOWED_HOSTS": "hembesok.example.org",
         }
     )
     assert result.returncode == 0, result.stderr

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from core.exceptions import Conflict
+from core.models import User
 from tests.visits.factories import EnrolmentFactory
 from visits.models import AccessLog, Child, Enrolment, KvaCode, ProgrammeTemplate, Visit
 from visits.services import template_new_version
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client_demo(client, demo):
-    client.login(username="admin", password="hembesok-demo")
+    client.force_login(User.objects.get(username="admin"))
     return client
 
 
@@ -74,6 +75,6 @@ def test_admin_edits_kva_codes_but_never_deletes_them(admin_client_demo):
 
 
 def test_nurses_do_not_reach_reference_data_in_the_admin(client, demo):
-    client.login(username="nurse_vivalla", password="hembesok-demo")
+    client.force_login(User.objects.get(username="nurse_vivalla"))
     response = client.get(reverse("admin:visits_kvacode_changelist"))
     assert response.status_code == 302

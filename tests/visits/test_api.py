@@ -918,7 +918,7 @@ def test_worklist_pages_120_rows_in_the_database_with_one_select_per_page(client
     assert "LIMIT" in worklist_selects[0]
     others = [q["sql"] for q in queries if 'FROM "visits_enrolment"' not in q["sql"]]
     assert all(
-        any(t in sql for t in ("authtoken_token", "core_membership", "visits_accesslog"))
+        any(t in sql for t in ("core_apitoken", "core_membership", "visits_accesslog"))
         for sql in others
     ), others
 

@@ -468,17 +468,27 @@ def test_each_written_form_of_a_personnummer_registers_the_same_child(
 def test_personnummer_with_plus_is_a_hundred_years_older(
     centre: Centre, centre_nurse: User
 ) -> None:
-    born = datetime.date(1920, 5, 5)
-    twelve = pnr_parts(born)
+    # The same ten digits: with "-" a child born yesterday, with "+" a person born a century
+    # earlier, whom the programme refuses (a child is born within the last 6 years).
+    yesterday = TODAY - DAY
+    twelve = pnr_parts(yesterday)
+
+    with pytest.raises(ValidationError) as error:
+        child_register(
+            user=centre_nurse,
+            centre=centre,
+            identity_type="personnummer",
+            identity=f"{twelve[2:8]}+{twelve[8:]}",
+        )
+    assert "6 åren" in error.value.message_dict["identity"][0]
 
     child = child_register(
         user=centre_nurse,
         centre=centre,
         identity_type="personnummer",
-        identity=f"{twelve[2:8]}+{twelve[8:]}",
+        identity=f"{twelve[2:8]}-{twelve[8:]}",
     )
-
-    assert (child.identity, child.birth_date) == (twelve, born)
+    assert (child.identity, child.birth_date) == (twelve, yesterday)
 
 
 def test_samordningsnummer_is_stored_with_its_day_plus_sixty_and_the_real_birth_date(

@@ -298,6 +298,15 @@ class InterpreterInputSerializer(serializers.Serializer[Any]):
         max_length=60, required=False, allow_blank=True, allow_null=True
     )
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The object replaces the visit's interpreter as a whole, so `mode` is required in a
+        # PATCH too (DRF makes a nested serializer of a partial update partial as well).
+        if "mode" not in attrs:
+            raise serializers.ValidationError(
+                {"mode": [serializers.Field.default_error_messages["required"]]}
+            )
+        return attrs
+
 
 class CompensationSerializer(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=["programme_variable", "ordinary", "none"])

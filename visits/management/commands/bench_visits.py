@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from core.models import User
+from core.services import api_token_create
 from visits.selectors import worklist
 
 
@@ -55,8 +55,8 @@ class Command(BaseCommand):
             pass
 
     def _run(self, user: User, n_visits: int, n_reads: int) -> None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client = Client(headers={"authorization": f"Token {token.key}"})
+        _, key = api_token_create(user=user)  # rolled back with the rest of the run
+        client = Client(headers={"authorization": f"Token {key}"})
         today = timezone.localdate()
         # Each row is a distinct (enrolment, slot): logging one never clashes with another.
         targets = list(worklist(user, today=today)[:n_visits])
