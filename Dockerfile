@@ -7,10 +7,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# WeasyPrint (the worker renders report PDFs) loads Pango, HarfBuzz and fontconfig through cffi
+# at import time; without them `import weasyprint` fails. DejaVu has the Swedish glyphs (åäö).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 \
+        libpangoft2-1.0-0 \
+        libharfbuzz0b \
+        libharfbuzz-subset0 \
+        libfontconfig1 \
+        fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so a source change does not reinstall them. pyproject.toml declares no
 # packages (`packages = []`): `pip install .` installs the pinned dependencies only, no dev extras.
 COPY pyproject.toml ./
 RUN pip install --no-cache-dir . && rm -rf build *.egg-info
+
+# A broken image fails to build: WeasyPrint must find its libraries and render Swedish text.
+RUN python -c "import weasyprint; weasyprint.HTML(string='<p>åäö</p>').write_pdf()"
 
 COPY . .
 
@@ -31,4 +46,5 @@ RUN useradd --system --no-create-home --shell /usr/sbin/nologin hembesok \
 USER hembesok
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"]
+# Workers, timeouts and the access log: config/gunicorn.conf.py.
+CMD ["gunicorn", "--config", "config/gunicorn.conf.py", "config.wsgi:application"]

@@ -17,6 +17,7 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 # Generic classes such as ModelAdmin[Centre] and QuerySet[Visit] at run time, for mypy.
 django_stubs_ext.monkeypatch()
@@ -233,6 +234,8 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # serves plain http on 127.0.0.1, and so do the tests' client and live server.
 _HTTPS = not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+# The container healthcheck calls /healthz over plain http inside the container (core.health).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # HSTS is only ever sent on https responses (SecurityMiddleware), so plain http development
@@ -371,6 +374,35 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Tasks that live outside an app's tasks.py.
 CELERY_IMPORTS = ("reporting.deadlines",)
+
+# --- Production: workers (issue 25) --------------------------------------------------------
+# Three queues, so a burst of report renders never delays reminders or clean-up. compose runs
+# `worker-reports` on `reports` and `worker` on `default,reminders`; a worker started without
+# --queues (development, the tests' worker) consumes all three.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (Queue("default"), Queue("reports"), Queue("reminders"))
+CELERY_TASK_ROUTES = {
+    "reporting.run_report": {"queue": "reports"},
+    "reporting.send_deadline_reminders": {"queue": "reminders"},
+    "reporting.requeue_stuck_runs": {"queue": "default"},
+    "core.clear_expired_sessions": {"queue": "default"},
+}
+# A render that passes the soft limit gets SoftTimeLimitExceeded, which the task body turns
+# into a failed run the user can try again (reporting.services.run_report_body); the hard limit
+# a minute later kills the child process if it did not stop.
+REPORT_TASK_SOFT_TIME_LIMIT = env.int("REPORT_TASK_SOFT_TIME_LIMIT", default=10 * 60)
+REPORT_TASK_TIME_LIMIT = REPORT_TASK_SOFT_TIME_LIMIT + 60
+CELERY_TASK_ANNOTATIONS = {
+    "reporting.run_report": {
+        "soft_time_limit": REPORT_TASK_SOFT_TIME_LIMIT,
+        "time_limit": REPORT_TASK_TIME_LIMIT,
+    }
+}
+# A run still "running" after this long has lost its worker: requeue_stuck queues it again and
+# another attempt may take it over. It must exceed the hard limit, so a render still within its
+# limits is never run twice at once; the margin covers a retry's backoff and queueing.
+REPORT_RUN_TIME_LIMIT = timedelta(seconds=REPORT_TASK_TIME_LIMIT + 4 * 60)
+# --- end of Production: workers ------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

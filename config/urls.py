@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core import health
 from core import views as core_views
 from core.api.views import ApiRoot
 from reporting import deadline_urls
@@ -21,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),  # no login: core.health
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

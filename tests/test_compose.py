@@ -1,7 +1,8 @@
 """The production shape in docker-compose.yml and the Dockerfile.
 
 There is no Docker engine where the tests run, so these read the files as data and check the
-promises made in the README: five services, gunicorn on the web, a Celery worker and beat, named
+promises made in the README: a one-shot migrate before everything else, gunicorn on the web from
+its config file, a worker for the reports queue and one for the rest, beat, healthchecks, named
 volumes for the database and the private report store, and no start without a SECRET_KEY.
 """
 
@@ -17,7 +18,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker-reports", "worker", "beat")
+AFTER_MIGRATE = ("web", "worker-reports", "worker", "beat")
+WORKERS = ("worker-reports", "worker")
 REPORT_STORE = "/var/lib/hembesok/reports"
 
 
@@ -45,23 +48,88 @@ def named_volume_mounts(service: dict[str, Any], compose: dict[str, Any]) -> dic
     return mounts
 
 
-def test_compose_defines_exactly_web_worker_beat_postgres_and_redis(compose):
-    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+def test_compose_defines_exactly_its_services(compose):
+    assert set(compose["services"]) == {
+        "migrate",
+        "web",
+        "worker-reports",
+        "worker",
+        "beat",
+        "postgres",
+        "redis",
+    }
 
 
-def test_web_migrates_then_serves_the_wsgi_app_with_gunicorn(compose):
-    command = command_of(compose["services"]["web"])
-    assert "migrate --noinput" in command
-    assert "gunicorn config.wsgi" in command
-    assert command.index("migrate") < command.index("gunicorn")
+def test_migrate_runs_once_before_web_the_workers_and_beat(compose):
+    migrate = compose["services"]["migrate"]
+    assert command_of(migrate) == "python manage.py migrate --noinput"
+    # One-shot: a restart policy would run it again after it exits successfully.
+    assert migrate.get("restart", "no") == "no"
+    for name in AFTER_MIGRATE:
+        service = compose["services"][name]
+        condition = service["depends_on"]["migrate"]["condition"]
+        assert condition == "service_completed_successfully", name
+        assert "migrate" not in command_of(service), name
+
+
+def test_web_serves_the_wsgi_app_with_gunicorn_from_its_config_file(compose):
+    command = shlex.split(command_of(compose["services"]["web"]))
+    assert command[0] == "gunicorn"
+    assert command[command.index("--config") + 1] == "config/gunicorn.conf.py"
+    assert (ROOT / "config" / "gunicorn.conf.py").is_file()
+    assert command[-1] == "config.wsgi:application"
 
 
 def test_web_publishes_port_8000(compose):
     assert any(str(port).endswith("8000:8000") for port in compose["services"]["web"]["ports"])
 
 
-def test_worker_runs_a_celery_worker_for_the_config_app(compose):
-    assert "celery -A config worker" in command_of(compose["services"]["worker"])
+def worker_options(service: dict[str, Any]) -> dict[str, str]:
+    command = shlex.split(command_of(service))
+    assert command[:4] == ["celery", "-A", "config", "worker"]
+    return dict(arg.removeprefix("--").split("=", 1) for arg in command[4:] if "=" in arg)
+
+
+def test_reports_have_their_own_worker_bounded_in_memory_and_prefetch(compose):
+    options = worker_options(compose["services"]["worker-reports"])
+    assert options["queues"] == "reports"
+    assert options["concurrency"] == "2"
+    assert options["prefetch-multiplier"] == "1"
+    assert 0 < int(options["max-memory-per-child"]) <= 1_000_000  # KiB
+
+
+def test_the_other_worker_takes_reminders_and_the_default_queue(compose):
+    options = worker_options(compose["services"]["worker"])
+    assert set(options["queues"].split(",")) == {"default", "reminders"}
+    assert int(options["max-memory-per-child"]) > 0
+    assert options["prefetch-multiplier"] == "1"
+
+
+def test_every_queue_the_settings_declare_has_a_compose_worker(compose, settings):
+    consumed = {
+        queue
+        for name in WORKERS
+        for queue in worker_options(compose["services"][name])["queues"].split(",")
+    }
+    assert consumed == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+
+
+def test_workers_are_healthy_when_they_answer_a_ping_to_themselves(compose):
+    for name in WORKERS:
+        test = compose["services"][name]["healthcheck"]["test"]
+        assert test[0] == "CMD-SHELL", name
+        command = test[1]
+        assert "celery -A config inspect ping" in command, name
+        # $$ is compose's escape: the container's shell expands $HOSTNAME, not compose.
+        assert "-d celery@$$HOSTNAME" in command, name
+
+
+def test_web_is_healthy_when_healthz_answers_without_curl(compose):
+    test = compose["services"]["web"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert "http://127.0.0.1:8000/healthz" in test[3]
+    assert "ALLOWED_HOSTS" in test[3]  # Django answers 400 to a Host it does not allow
+    compile(test[3], "healthcheck", "exec")
 
 
 def test_beat_runs_celery_beat_with_the_database_scheduler(compose):
@@ -77,9 +145,9 @@ def test_postgres_keeps_its_data_in_a_named_volume(compose):
     assert mounts.get("/var/lib/postgresql/data") == "pgdata"
 
 
-def test_web_and_worker_share_the_private_report_store_volume(compose):
+def test_web_and_the_reports_worker_share_the_private_report_store_volume(compose):
     assert "reports" in compose["volumes"]
-    for name in ("web", "worker"):
+    for name in ("web", "worker-reports"):
         service = compose["services"][name]
         assert named_volume_mounts(service, compose).get(REPORT_STORE) == "reports", name
         assert service["environment"]["REPORT_STORE"] == REPORT_STORE, name

@@ -1,0 +1,67 @@
+"""GET /healthz for container healthchecks and load balancers: can this process serve?
+
+No login and no data: the answer names a dependency that failed, never why (an error message
+could carry a host name or a password from a URL). It checks the database (SELECT 1) and, when
+REDIS_URL is set, Redis (PING), each bounded so the answer comes within about a second even
+when Redis does not answer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_SECONDS = 0.5
+
+
+def database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        return False
+
+
+def redis_ok(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+def failed_dependencies() -> list[str]:
+    failed = []
+    if not database_ok():
+        failed.append("database")
+    redis_url = getattr(settings, "REDIS_URL", "")
+    if redis_url and not redis_ok(redis_url):
+        failed.append("redis")
+    return failed
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    failed = failed_dependencies()
+    if failed:
+        logger.warning("health check failed: %s", ", ".join(failed))
+        return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
+    return JsonResponse({"status": "ok"})
