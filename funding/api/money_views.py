@@ -22,7 +22,7 @@ from core.models import Centre, Organisation, Role
 from core.scoping import scope_of
 from funding import allocation, compensation
 from funding.api.ledger_views import LedgerAccess, _grant_for_finance
-from funding.api.views import _user, _validated
+from funding.api.views import _reject_empty, _user, _validated
 from funding.filters import MAX_YEAR
 from funding.models import Grant
 
@@ -145,6 +145,7 @@ class CompensationList(generics.GenericAPIView[Grant]):
         scope = scope_of(request.user)
         if not scope.has_role(Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER):
             raise PermissionDenied(_("Bara ekonomi, CBHV och vårdcentralschefer ser ersättningar."))
+        _reject_empty(request, CompensationQuery().fields)
         query = _validated(CompensationQuery, request.query_params)
         org_ids = scope.organisation_ids(Role.FINANCE, Role.CBHV)
         manager_centres = scope.centre_ids(Role.CENTRE_MANAGER)
