@@ -100,6 +100,12 @@ ITEMS: tuple[NavItem, ...] = (
         _("Tröskel för barn-CNI och fördelning av den fasta potten per år; CNI-import."),
     ),
     NavItem(
+        _("Loggranskning"),
+        "visits:log_list",
+        frozenset({Role.LOG_REVIEWER}),
+        _("Sök i åtkomstloggen, granska stickprov och ta fram loggutdrag till patienter."),
+    ),
+    NavItem(
         _("Administration"),
         "admin:index",
         frozenset({Role.ADMIN}),

@@ -520,3 +520,90 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action}"
+
+
+class FindingVerdict(models.TextChoices):
+    JUSTIFIED = "justified", _("Befogad")
+    QUESTIONED = "questioned", _("Ifrågasatt")
+
+
+class AccessLogSample(models.Model):
+    """A random sample of a period's access-log rows for the systematic follow-up that
+    Patientdatalagen 4 kap. 3 § requires. The rows are chosen in the database by
+    `md5(seed || id)`, so the seed and the period reproduce the choice; the chosen ids are
+    stored too, because the period may still receive rows after the sample is drawn."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The reviewer's organisations when she drew it: the rows come from their scope, and only a
+    # reviewer of all of them may open it.
+    organisation_ids = ArrayField(models.UUIDField(), verbose_name=_("organisationer"))
+    period_from = models.DateField(_("från"))
+    period_to = models.DateField(_("till"))
+    size = models.PositiveSmallIntegerField(_("storlek"))
+    seed = models.CharField(_("frö"), max_length=64)
+    row_ids = ArrayField(models.BigIntegerField(), blank=True, verbose_name=_("loggrader"))
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("skapad"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("stickprov i åtkomstloggen")
+        verbose_name_plural = _("stickprov i åtkomstloggen")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size__gte=1, size__lte=500), name="log_sample_size_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_from__lte=models.F("period_to")), name="log_sample_period"
+            ),
+        ]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="visits_log_sample_idx")]
+        triggers = [
+            pgtrigger.Protect(
+                name="log_sample_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_from}–{self.period_to} ({self.size})"
+
+
+class AccessLogFinding(models.Model):
+    """A reviewer's verdict on one row of a sample. Append-only (a trigger refuses UPDATE and
+    DELETE): a row reviewed again gets a new finding, and the latest one counts."""
+
+    id = models.BigAutoField(primary_key=True)
+    sample = models.ForeignKey(AccessLogSample, on_delete=models.PROTECT, related_name="findings")
+    # No foreign key: a log row may be purged after its retention period, the finding stays.
+    row_id = models.BigIntegerField(_("loggrad"))
+    verdict = models.CharField(_("bedömning"), max_length=10, choices=FindingVerdict.choices)
+    remark = models.TextField(_("kommentar"), blank=True)
+    reviewed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(_("granskad"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-reviewed_at", "-id"]
+        verbose_name = _("granskning av loggrad")
+        verbose_name_plural = _("granskningar av loggrader")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(verdict__in=FindingVerdict.values), name="log_finding_verdict"
+            ),
+            models.CheckConstraint(
+                condition=~Q(verdict=FindingVerdict.QUESTIONED) | ~Q(remark=""),
+                name="log_finding_questioned_has_remark",
+            ),
+        ]
+        indexes = [models.Index(fields=["sample", "row_id"], name="visits_log_finding_row_idx")]
+        triggers = [
+            pgtrigger.Protect(
+                name="log_finding_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                when=pgtrigger.Before,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.row_id}: {self.verdict}"

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from visits import views
+from visits import log_review_views, views
 
 app_name = "visits"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -22,4 +22,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("besok/", views.visit_list, name="visit_list"),
     path("besok/<uuid:pk>/", views.visit_detail, name="visit_detail"),
     path("besok/<uuid:pk>/andra/", views.visit_edit, name="visit_edit"),
+    # The log reviewer's pages.
+    path("logg/", log_review_views.log_list, name="log_list"),
+    path("logg/stickprov/", log_review_views.sample_list, name="log_sample_list"),
+    path(
+        "logg/stickprov/<uuid:pk>/",
+        log_review_views.sample_detail,
+        name="log_sample_detail",
+    ),
+    path(
+        "logg/stickprov/<uuid:pk>/granska/",
+        log_review_views.finding_create,
+        name="log_finding_create",
+    ),
+    path("logg/utdrag/", log_review_views.log_extract, name="log_extract"),
 ]

@@ -35,7 +35,7 @@ from funding.models import Application, Grant, LedgerTransaction, PartnerAgreeme
 from reporting.models import ReportRun
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.visits.factories import nurse_at, personnummer
-from visits.models import Child, Enrolment, Visit
+from visits.models import AccessLogSample, Child, Enrolment, Visit
 
 TODAY = timezone.localdate
 
@@ -52,6 +52,7 @@ PATH_OBJECTS: dict[str, type[models.Model]] = {
     "api-enrolment": Enrolment,
     "api-visit": Visit,
     "api-report": ReportRun,
+    "api-access-log-sample": AccessLogSample,
 }
 
 DEEP = "[" * 1000 + "]" * 1000

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from visits.api import views
+from visits.api import log_review_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("kva-codes/", views.KvaCodeList.as_view(), name="api-kva-codes"),
@@ -17,5 +17,23 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("worklist/", views.Worklist.as_view(), name="api-worklist"),
     path("visits/", views.VisitListCreate.as_view(), name="api-visits"),
     path("visits/<uuid:pk>/", views.VisitDetail.as_view(), name="api-visit"),
-    path("access-log/", views.AccessLogList.as_view(), name="api-access-log"),
+    path("access-log/", log_review_views.AccessLogList.as_view(), name="api-access-log"),
+    path(
+        "access-log/samples/",
+        log_review_views.SampleListCreate.as_view(),
+        name="api-access-log-samples",
+    ),
+    path(
+        "access-log/samples/<uuid:pk>/",
+        log_review_views.SampleDetail.as_view(),
+        name="api-access-log-sample",
+    ),
+    path(
+        "access-log/samples/<uuid:pk>/findings/",
+        log_review_views.FindingCreate.as_view(),
+        name="api-access-log-sample-findings",
+    ),
+    path(
+        "access-log/extract/", log_review_views.LogExtract.as_view(), name="api-access-log-extract"
+    ),
 ]

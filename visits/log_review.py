@@ -1,0 +1,299 @@
+"""Log review (Patientdatalagen 4 kap. 3 §, 8 kap. 5 §; DOMAIN.md 7): the log reviewer's search
+of the access log, random samples with findings, and the patient's log extract.
+
+One home for these rules, used by the API (`visits.api.log_review_views`) and the pages
+(`visits.log_review_views`). Services raise `ValidationError` keyed on the input field; the
+callers turn it into a 400 or a form error.
+
+Scope (as `GET /api/v1/access-log/` has always had it): the rows of care units (centres) of the
+reviewer's organisations, and the rows without a care unit written by members of those
+organisations.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models.functions import MD5, Cast, Concat
+from django.utils import timezone
+
+from core.models import Centre, Membership, Organisation, Role, User
+from core.scoping import scope_of
+from visits.access_log import identity_hash
+from visits.identity import Identity, IdentityType, normalise_identity
+from visits.models import (
+    AccessAction,
+    AccessLog,
+    AccessLogFinding,
+    AccessLogSample,
+    Child,
+    FindingVerdict,
+)
+
+SAMPLE_MAX_SIZE = 500
+EXTRACT_WHAT = "log_extract"
+
+
+# --- Scope ------------------------------------------------------------------------------------
+def reviewer_organisation_ids(user: User) -> frozenset[uuid.UUID]:
+    return scope_of(user).organisation_ids(Role.LOG_REVIEWER)
+
+
+def reviewer_centres(user: User) -> QuerySet[Centre]:
+    """The care units whose rows the reviewer reads, by name."""
+    return Centre.objects.filter(organisation_id__in=reviewer_organisation_ids(user)).order_by(
+        "name", "id"
+    )
+
+
+def access_log_for_reviewer(user: User) -> QuerySet[AccessLog]:
+    organisations = reviewer_organisation_ids(user)
+    centres = Centre.objects.filter(organisation_id__in=organisations).values("id")
+    members = Membership.objects.filter(organisation_id__in=organisations).values("user_id")
+    return AccessLog.objects.filter(
+        Q(care_unit__in=centres) | Q(care_unit__isnull=True, user_id__in=members)
+    )
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def in_period(
+    rows: QuerySet[AccessLog], start: datetime.date | None, end: datetime.date | None
+) -> QuerySet[AccessLog]:
+    """`start` and `end` are calendar days in Sweden, both inclusive."""
+    if start is not None:
+        rows = rows.filter(at__gte=_start_of(start))
+    if end is not None and end < datetime.date.max:
+        rows = rows.filter(at__lt=_start_of(end + datetime.timedelta(days=1)))
+    return rows
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    child: uuid.UUID | None = None
+    identity_hash: str | None = None
+    user: str | None = None
+    centre: uuid.UUID | None = None
+    action: str | None = None
+    start: datetime.date | None = None
+    end: datetime.date | None = None
+
+
+def access_log_search(*, user: User, query: LogQuery) -> QuerySet[AccessLog]:
+    """The reviewer's rows matching `query`, newest first. A centre outside her scope is a
+    ValidationError on `centre`, an unknown action one on `action`."""
+    if query.action is not None and query.action not in AccessAction.values:
+        raise ValidationError({"action": ["Okänd åtgärd."]})
+    if query.centre is not None and not reviewer_centres(user).filter(pk=query.centre).exists():
+        raise ValidationError({"centre": ["Ingen vårdenhet i din behörighet."]})
+    rows = access_log_for_reviewer(user)
+    if query.child is not None:
+        rows = rows.filter(child_id=query.child)
+    if query.identity_hash is not None:
+        rows = rows.filter(identity_hash=query.identity_hash)
+    if query.user:
+        rows = rows.filter(username=query.user)
+    if query.centre is not None:
+        rows = rows.filter(care_unit=query.centre)
+    if query.action is not None:
+        rows = rows.filter(action=query.action)
+    return in_period(rows, query.start, query.end).order_by("-at", "-id")
+
+
+# --- Identity ---------------------------------------------------------------------------------
+def reviewer_identity(*, user: User, identity_type: str, identity: str) -> Identity:
+    """The typed identity, normalised as a child's is stored. A reserve number is accepted in
+    the format of any of the reviewer's organisations."""
+    if identity_type != IdentityType.RESERVNUMMER:
+        return normalise_identity(identity_type, identity)
+    patterns = Organisation.objects.filter(id__in=reviewer_organisation_ids(user)).values_list(
+        "reserve_number_pattern", flat=True
+    )
+    error: ValidationError | None = None
+    for pattern in sorted(p for p in patterns if p):
+        try:
+            return normalise_identity(identity_type, identity, reserve_pattern=pattern)
+        except ValidationError as exc:
+            error = exc
+    raise error or ValidationError(
+        {"identity": ["Ingen av dina organisationer har ett format för reservnummer."]}
+    )
+
+
+def identity_search_hash(*, user: User, identity_type: str, identity: str) -> str:
+    found = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
+    return identity_hash(found.type.value, found.value)
+
+
+# --- Samples ----------------------------------------------------------------------------------
+def samples_for_reviewer(user: User) -> QuerySet[AccessLogSample]:
+    """Samples drawn entirely within the reviewer's organisations."""
+    organisations = list(reviewer_organisation_ids(user))
+    return AccessLogSample.objects.filter(organisation_ids__contained_by=organisations)
+
+
+def sample_row_ids(
+    *, user: User, start: datetime.date, end: datetime.date, size: int, seed: str
+) -> list[int]:
+    """The rows a seed chooses: ordered by md5(seed || id) in the database, so the same seed
+    over the same rows chooses the same ones."""
+    rows = in_period(access_log_for_reviewer(user), start, end)
+    key = MD5(Concat(Value(seed), Cast("id", output_field=CharField())))
+    return list(
+        rows.annotate(sample_key=key)
+        .order_by("sample_key", "id")
+        .values_list("id", flat=True)[:size]
+    )
+
+
+def access_log_sample_create(
+    *, user: User, start: datetime.date, end: datetime.date, size: int, seed: str | None = None
+) -> AccessLogSample:
+    errors: dict[str, list[str]] = {}
+    if start > end:
+        errors["to"] = ["Slutdagen ligger före startdagen."]
+    if not 1 <= size <= SAMPLE_MAX_SIZE:
+        errors["size"] = [f"Ange en storlek från 1 till {SAMPLE_MAX_SIZE}."]
+    if errors:
+        raise ValidationError(errors)
+    organisations = sorted(reviewer_organisation_ids(user))
+    seed = seed or secrets.token_hex(16)
+    with transaction.atomic():
+        sample = AccessLogSample(
+            organisation_ids=organisations,
+            period_from=start,
+            period_to=end,
+            size=size,
+            seed=seed,
+            row_ids=sample_row_ids(user=user, start=start, end=end, size=size, seed=seed),
+            created_by=user,
+        )
+        sample.full_clean()
+        sample.save()
+    return sample
+
+
+def sample_rows(sample: AccessLogSample) -> list[AccessLog]:
+    """The sample's rows in time order (a purged row is simply no longer there)."""
+    return list(AccessLog.objects.filter(id__in=sample.row_ids).order_by("at", "id"))
+
+
+def sample_findings(sample: AccessLogSample) -> list[AccessLogFinding]:
+    return list(sample.findings.select_related("reviewed_by").order_by("-reviewed_at", "-id"))
+
+
+def latest_findings(findings: list[AccessLogFinding]) -> dict[int, AccessLogFinding]:
+    """The finding that counts per row: the latest (`findings` newest first)."""
+    latest: dict[int, AccessLogFinding] = {}
+    for finding in findings:
+        latest.setdefault(finding.row_id, finding)
+    return latest
+
+
+def access_log_finding_create(
+    *, user: User, sample: AccessLogSample, row_id: int, verdict: str, remark: str
+) -> AccessLogFinding:
+    """Record a verdict on a row of `sample`. A row may be reviewed again: findings are never
+    changed, a new one is added and the latest counts."""
+    remark = remark.strip()
+    errors: dict[str, list[str]] = {}
+    if row_id not in sample.row_ids:
+        errors["row"] = ["Raden ingår inte i stickprovet."]
+    if verdict not in FindingVerdict.values:
+        errors["verdict"] = ["Ange befogad eller ifrågasatt."]
+    elif verdict == FindingVerdict.QUESTIONED and not remark:
+        errors["remark"] = ["Skriv varför åtkomsten ifrågasätts."]
+    if errors:
+        raise ValidationError(errors)
+    finding = AccessLogFinding(
+        sample=sample, row_id=row_id, verdict=verdict, remark=remark, reviewed_by=user
+    )
+    finding.full_clean()
+    finding.save()
+    return finding
+
+
+# --- The patient's log extract ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ExtractRow:
+    time: datetime.datetime
+    care_unit: uuid.UUID | None
+    care_unit_name: str
+    care_unit_hsa_id: str
+    action: str
+
+    @property
+    def action_label(self) -> str:
+        return str(AccessAction(self.action).label)
+
+
+@dataclass(frozen=True)
+class LogExtract:
+    child_masked: str
+    accesses: list[ExtractRow]
+
+
+def log_extract(
+    *,
+    user: User,
+    identity_type: str,
+    identity: str,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+) -> LogExtract:
+    """Which care units accessed the child's data and when, newest first, never who.
+
+    Rows are found by the keyed hash of the identity, so the extract works after retention has
+    removed the child's record. The extract is itself an access to the child's data: when it
+    finds a child record or rows, it is logged as a read by the reviewer, without a care unit
+    (she reads through her organisation, not a centre). An unknown identity is not logged: there
+    is no patient, and logging one would make the next extract list the reviewer herself."""
+    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
+    hashed = identity_hash(typed.type.value, typed.value)
+    rows = list(
+        in_period(access_log_for_reviewer(user).filter(identity_hash=hashed), start, end)
+        .order_by("-at", "-id")
+        .values("at", "care_unit", "action")
+    )
+    centres = {
+        c.id: c
+        for c in Centre.objects.filter(id__in={r["care_unit"] for r in rows if r["care_unit"]})
+    }
+    child = (
+        Child.objects.filter(
+            organisation_id__in=reviewer_organisation_ids(user),
+            identity_type=typed.type.value,
+            identity=typed.value,
+        )
+        .order_by("id")
+        .first()
+    )
+    if child is not None or rows:
+        AccessLog.objects.create(
+            user_id=user.pk,
+            username=user.get_username(),
+            action=AccessAction.READ,
+            child_id=child.pk if child is not None else None,
+            identity_hash=hashed,
+            what=EXTRACT_WHAT,
+        )
+    accesses = [
+        ExtractRow(
+            time=r["at"],
+            care_unit=r["care_unit"],
+            care_unit_name=centres[r["care_unit"]].name if r["care_unit"] in centres else "",
+            care_unit_hsa_id=centres[r["care_unit"]].hsa_id if r["care_unit"] in centres else "",
+            action=r["action"],
+        )
+        for r in rows
+    ]
+    masked = str(child.masked) if child is not None else typed.masked
+    return LogExtract(child_masked=masked, accesses=accesses)
