@@ -35,6 +35,7 @@ A remainder that is never shown is not itself protected: "83 visits, of which 81
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,7 +48,7 @@ SMALL = 5  # counts of 1–4 are shown as "<5" (DOMAIN.md 5)
 SMALL_TEXT = f"<{SMALL}"
 WITHHELD_TEXT = "x"
 NO_SHARE = "–"
-_INF = float("inf")
+_INF = math.inf
 _MAX_ROUNDS = 10_000  # bounds only narrow; a safety stop, never reached by a report's tables
 _SEARCH_BUDGET = 20_000  # steps of the search in a table with cycles, per count checked
 
