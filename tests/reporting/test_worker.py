@@ -47,8 +47,11 @@ def celery_worker(redis_url: str) -> Iterator[Any]:
     }
     app.conf.update(broker_url=redis_url, task_always_eager=False)
     try:
-        with app.connection_for_write() as connection:  # nothing left over from earlier runs
-            connection.default_channel.queue_purge(app.conf.task_default_queue)
+        # Nothing left over from earlier (aborted) runs, on any queue the worker consumes.
+        queues = {queue.name for queue in app.conf.task_queues or ()}
+        with app.connection_for_write() as connection:
+            for name in queues | {app.conf.task_default_queue}:
+                connection.default_channel.queue_purge(name)
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
             yield w
     finally:
