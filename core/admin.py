@@ -29,6 +29,19 @@ def admin_organisation_ids(request: HttpRequest) -> frozenset[Any]:
     return request.user.scope.organisation_ids(Role.ADMIN)  # type: ignore[union-attr]
 
 
+class ReadOnlyMixin:
+    """Audited rows: the admin reads them; they change only through their services."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 class ScopedAdminMixin:
     """Objects outside the admin's organisations do not exist for her: lists leave them out and
     their pages answer 404 (Django's own admin would redirect with a message, which tells that

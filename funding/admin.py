@@ -9,14 +9,11 @@ the visits it prices and refuses a date in a paid month; a rule in force is neve
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.db.models import Model
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from core.admin import ScopedAdminMixin
+from core.admin import ReadOnlyMixin, ScopedAdminMixin
 from funding.models import (
     Application,
     ApplicationTransition,
@@ -24,17 +21,6 @@ from funding.models import (
     CompensationRule,
     FixedCompensationScheme,
 )
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 @admin.register(CniValue)

@@ -11,13 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from core.dates import MAX_YEAR, MIN_YEAR
 from core.models import Centre
 from funding.models import Application, ApplicationStatus
-
-# Calendar years the API accepts in a query or a body: what a date can hold and PostgreSQL's
-# integer columns take, so a year out of range is a 400, never a database error.
-MIN_YEAR = 1900
-MAX_YEAR = 2100  # programme years; keeps date arithmetic (year + 1) in range
 
 
 @extend_schema_field(OpenApiTypes.INT)

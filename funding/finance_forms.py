@@ -15,10 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.form_tokens import TokenFormMixin
+from core.forms import DateInput, OrganisationChoiceMixin, ServiceForm, money_field, year_field
 from core.models import Centre, Organisation, Partner
-from core.money import MoneyFormatError, parse_typed_money
-from funding.filters import MAX_YEAR
-from funding.forms import DateInput, OrganisationChoiceMixin, ServiceForm, decimal_input
 from funding.models import Funder, Grant, PayoutCategory, RecipientType, TxKind
 
 MONTHS = [
@@ -35,46 +33,6 @@ MONTHS = [
     (11, _("november")),
     (12, _("december")),
 ]
-
-
-class MoneyField(forms.DecimalField):
-    """Kronor as people write them: `1 349 000,50`, `1349000.50`. Spaces (also non-breaking,
-    as the money filter writes them) are thousands separators and are dropped; the rest is the
-    API's strict rule (`core.money.parse_typed_money`): no exponents, `_` or other digit
-    systems, at most two decimals. Digits and bounds are then checked as by DecimalField."""
-
-    default_error_messages = {
-        "invalid": _("Ange beloppet med siffrorna 0–9 och högst två decimaler, t.ex. 2 500,00."),
-    }
-
-    def to_python(self, value: Any) -> Any:  # Decimal | None (the stubs say int)
-        if value in self.empty_values:
-            return None
-        try:
-            return parse_typed_money(str(value))
-        except MoneyFormatError:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-
-
-def money_field(label: Any, **kwargs: Any) -> MoneyField:
-    return MoneyField(
-        label=label,
-        max_digits=14,
-        decimal_places=2,
-        localize=True,
-        widget=decimal_input(),
-        **kwargs,
-    )
-
-
-def year_field(label: Any = None, **kwargs: Any) -> forms.IntegerField:
-    return forms.IntegerField(
-        label=label or _("År"),
-        min_value=2000,
-        max_value=MAX_YEAR,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
-        **kwargs,
-    )
 
 
 # --- Filters (GET) ----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from core import form_tokens
 from core.exceptions import Conflict
+from core.forms import ServiceForm
 from core.models import Centre, Organisation, Partner, Role, User
 from core.money import ZERO, format_money
 from core.permissions import request_user as _user
@@ -54,7 +55,6 @@ from funding.finance_forms import (
     PayoutForm,
     RepaymentForm,
 )
-from funding.forms import ServiceForm
 from funding.models import (
     Account,
     Grant,

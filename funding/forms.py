@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -13,6 +12,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import (
+    Checkboxes,
+    DateInput,
+    OrganisationChoiceMixin,
+    Radios,
+    ServiceForm,
+    decimal_input,
+)
 from core.models import Organisation
 from funding import cni_import
 from funding.models import CniKind, Transport, Weighting
@@ -20,51 +27,6 @@ from funding.services import Plan
 
 Choices = list[tuple[Any, Any]]
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-
-
-class DateInput(forms.DateInput):
-    """The browser's date picker; the value is always ISO (what `type=date` expects)."""
-
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-def decimal_input() -> forms.TextInput:
-    # A text field with a numeric keypad: Swedish users type a decimal comma, which
-    # `type=number` refuses in some browsers; `localize=True` accepts both comma and point.
-    return forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
-
-
-class ServiceForm(forms.Form):
-    """A form whose input goes to a service: service errors are shown on the fields they name;
-    errors about things the form does not show (or shows hidden) on the form as a whole."""
-
-    error_aliases: Mapping[str, str] = {}
-
-    def add_service_errors(self, exc: ValidationError) -> None:
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc.messages)
-            return
-        for key, messages in exc.message_dict.items():
-            name = self.error_aliases.get(key, key)
-            if name in self.fields and not self.fields[name].widget.is_hidden:
-                self.add_error(name, messages)
-            else:
-                self.add_error(None, messages)
-
-
-class Radios(forms.RadioSelect):
-    """Options as large touch targets (`div.choices` in app.css)."""
-
-    def __init__(self, attrs: dict[str, Any] | None = None, choices: Any = ()) -> None:
-        super().__init__(attrs={"class": "choices", **(attrs or {})}, choices=choices)
-
-
-class Checkboxes(forms.CheckboxSelectMultiple):
-    def __init__(self, attrs: dict[str, Any] | None = None, choices: Any = ()) -> None:
-        super().__init__(attrs={"class": "choices", **(attrs or {})}, choices=choices)
 
 
 YES_NO = [("true", _("Ja")), ("false", _("Nej"))]
@@ -187,33 +149,6 @@ class RejectForm(ServiceForm):
 
 
 # --- The scheme ---------------------------------------------------------------------------------
-class OrganisationChoiceMixin(forms.Form):
-    """An `organisation` field, hidden (and fixed) when the user works for only one."""
-
-    organisation = forms.ModelChoiceField(
-        label=_("Organisation"), queryset=Organisation.objects.none(), empty_label=None
-    )
-
-    _only: Organisation | None = None
-
-    def set_organisations(self, organisations: QuerySet[Organisation]) -> None:
-        field = self.fields["organisation"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = organisations
-        if len(organisations) == 1:
-            self._only = organisations[0]
-            field.widget = forms.HiddenInput()
-            field.initial = self._only.pk
-            field.required = False
-
-    def clean_organisation(self) -> Organisation:
-        organisation = self.cleaned_data.get("organisation") or self._only
-        if organisation is None:
-            raise ValidationError(_("Välj organisation."))
-        assert isinstance(organisation, Organisation)
-        return organisation
-
-
 class SchemeForm(OrganisationChoiceMixin, ServiceForm):
     from_year = forms.IntegerField(
         label=_("Från år"),

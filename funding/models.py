@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from pgtrigger import compiler
 
+from core.dates import year_bounds
 from core.models import Centre, Organisation, Role, User
 from core.scoping import scope_of
 
@@ -296,6 +297,24 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.centre} {self.year} ({self.get_status_display()})"
+
+    def fixed_period(self) -> tuple[datetime.date, datetime.date] | None:
+        """The days of its year on which this application gives its centre fixed compensation
+        (API.md): from `effective_from` up to the day before `withdrawn_on`, else to 31
+        December; None when there is no such day. The row's form of
+        `Application.objects.fixed_on(day)` (a test holds the two together)."""
+        if not self.approved or self.effective_from is None:
+            return None
+        first, last = year_bounds(self.year)
+        start = max(self.effective_from, first)
+        end = last
+        if self.withdrawn_on is not None:
+            end = min(end, self.withdrawn_on - datetime.timedelta(days=1))
+        return (start, end) if start <= end else None
+
+    def gives_fixed_on(self, day: datetime.date) -> bool:
+        period = self.fixed_period()
+        return period is not None and period[0] <= day <= period[1]
 
 
 class TransitionKind(models.TextChoices):

@@ -30,13 +30,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import Conflict
+from core.forms import DateInput, MoneyField, OrganisationChoiceMixin, ServiceForm, decimal_input
 from core.models import Organisation, Role
 from core.money import format_money
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
 from funding import compensation
-from funding.finance_forms import MoneyField
-from funding.forms import DateInput, OrganisationChoiceMixin, ServiceForm, decimal_input
 from funding.models import CompensationRule, PaidMonth
 
 # Who reads the rules: the roles that set, pay or sign what they price. Who adds them: CBHV

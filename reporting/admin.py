@@ -10,8 +10,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ScopedAdminMixin
-from funding.admin import ReadOnlyMixin
+from core.admin import ReadOnlyMixin, ScopedAdminMixin
 from reporting.models import NarrativeVersion, ReportRun, SieAccount
 from reporting.sie import DEFAULT_CHART
 

@@ -31,11 +31,11 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param
 from rest_framework.views import APIView
 
+from core.api.helpers import reject_empty, validated
 from core.api.pagination import CursorPagination
 from core.models import User
 from core.permissions import request_user, require_role
 from core.scoping import scope_of
-from funding.api.views import _reject_empty, _validated
 from reporting.deadlines import (
     DEADLINE_ROLES,
     Deadline,
@@ -209,8 +209,8 @@ class DeadlineList(APIView):
         responses=DeadlineSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        _reject_empty(request, DeadlineQuerySerializer().fields)
-        query = _validated(DeadlineQuerySerializer, request.query_params)
+        reject_empty(request, DeadlineQuerySerializer().fields)
+        query = validated(DeadlineQuerySerializer, request.query_params)
         deadlines = _filtered(deadlines_for(cast(User, request.user)), query)
         paginator = ListCursorPagination()
         page = paginator.paginate_list(deadlines, request)

@@ -9,8 +9,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from funding.filters import MAX_YEAR, MIN_YEAR
-from funding.forms import ServiceForm
+from core.dates import MAX_YEAR, MIN_YEAR
+from core.forms import ServiceForm
 from reporting.services import NARRATIVE_MAX_LENGTH
 
 Choices = list[tuple[Any, Any]]

@@ -34,10 +34,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.dates import MAX_YEAR, MIN_YEAR
 from core.exceptions import Conflict
 from core.models import Centre, Organisation, Role, User
 from core.scoping import scope_of
-from funding.filters import MAX_YEAR, MIN_YEAR
 from funding.models import Application, Funder, Grant
 from reporting import storage
 from reporting.models import (

@@ -25,11 +25,11 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from core.dates import MAX_YEAR, MIN_YEAR
 from core.exceptions import Conflict
 from core.models import Organisation, Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
-from funding.filters import MAX_YEAR, MIN_YEAR
 from funding.models import Application, Grant
 from reporting import services, storage
 from reporting.forms import NarrativeForm, ReportRequestForm

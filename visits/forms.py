@@ -7,14 +7,14 @@ the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import Checkboxes, DateInput, Radios, ServiceForm
 from core.models import Centre
 from visits.identity import IdentityType
 from visits.models import (
@@ -31,44 +31,6 @@ from visits.models import (
 from visits.services import VisitInput
 
 Choices = list[tuple[str, str]]
-
-
-class DateInput(forms.DateInput):
-    """The browser's date picker; the value is always ISO (what `type=date` expects)."""
-
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-class Checkboxes(forms.CheckboxSelectMultiple):
-    def __init__(self, attrs: dict[str, Any] | None = None, choices: Any = ()) -> None:
-        super().__init__(attrs={"class": "choices", **(attrs or {})}, choices=choices)
-
-
-class Radios(forms.RadioSelect):
-    def __init__(self, attrs: dict[str, Any] | None = None, choices: Any = ()) -> None:
-        super().__init__(attrs={"class": "choices", **(attrs or {})}, choices=choices)
-
-
-class ServiceForm(forms.Form):
-    """A form whose input goes to a service: service errors are shown on the fields they name."""
-
-    # Service error keys that are not form fields of the same name.
-    error_aliases: Mapping[str, str] = {}
-
-    def add_service_errors(self, exc: ValidationError) -> None:
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc.messages)
-            return
-        for key, messages in exc.message_dict.items():
-            name = self.error_aliases.get(key, key)
-            if name in self.fields:
-                self.add_error(name, messages)
-            else:
-                # NON_FIELD_ERRORS, and keys of things the form does not show (`enrolment`).
-                self.add_error(None, messages)
 
 
 # --- Children ---------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.forms import DateInput
 from core.models import Centre, Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
 from visits import log_review
-from visits.forms import DateInput
 from visits.identity import IdentityType
 from visits.models import AccessAction, AccessLog, AccessLogSample, FindingVerdict
 from visits.views import Key, Page, keyset_page

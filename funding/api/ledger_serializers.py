@@ -14,7 +14,7 @@ from typing import Any
 from rest_framework import serializers
 
 from core.api.fields import MoneyField
-from funding.filters import MAX_YEAR, MIN_YEAR
+from core.dates import MAX_YEAR, MIN_YEAR
 from funding.models import Funder, PayoutCategory, RecipientType, TxKind
 
 TEXT_MAX = 5000

@@ -24,6 +24,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.helpers import api_user, has_role, reject_empty, validated
 from core.api.idempotency import idempotency_parameter, idempotent
 from core.exceptions import Conflict
 from core.models import Centre, Organisation, Partner, Role
@@ -41,7 +42,6 @@ from funding.api.ledger_serializers import (
     GrantSerializer,
     LedgerRowSerializer,
 )
-from funding.api.views import _has_role, _reject_empty, _user, _validated
 from funding.models import Grant, LedgerLeg, LedgerTransaction
 
 
@@ -52,8 +52,8 @@ class LedgerAccess(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
-            return _has_role(request, Role.FINANCE, Role.CBHV)
-        return _has_role(request, Role.FINANCE)
+            return has_role(request, Role.FINANCE, Role.CBHV)
+        return has_role(request, Role.FINANCE)
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -148,8 +148,8 @@ class GrantListCreate(generics.ListAPIView[Grant]):
     queryset = Grant.objects.none()
 
     def get_queryset(self) -> QuerySet[Grant]:
-        _reject_empty(self.request, GrantQuerySerializer().fields)
-        query = _validated(GrantQuerySerializer, self.request.query_params)
+        reject_empty(self.request, GrantQuerySerializer().fields)
+        query = validated(GrantQuerySerializer, self.request.query_params)
         grants = _grants(self.request)
         if "organisation" in query:
             grants = grants.filter(organisation_id=query["organisation"])
@@ -182,8 +182,8 @@ class GrantListCreate(generics.ListAPIView[Grant]):
         responses={201: GrantSerializer, 409: CONFLICT},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(GrantCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(GrantCreateSerializer, request.data)
         organisation_id = data.pop("organisation")
         organisations = scope_of(user).organisation_ids(Role.FINANCE)
         if organisation_id not in organisations:
@@ -242,12 +242,12 @@ class GrantAllocations(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        data = _validated(GrantAllocationSerializer, request.data)
+        data = validated(GrantAllocationSerializer, request.data)
         recipient = _recipient(grant, data["recipient_type"], data["recipient"])
 
         def run() -> Response:
             tx = ledger.allocation_post(
-                user=_user(request),
+                user=api_user(request),
                 grant=grant,
                 recipient=recipient,
                 amount=data["amount"],
@@ -272,11 +272,11 @@ class GrantPayouts(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        data = _validated(GrantPayoutSerializer, request.data)
+        data = validated(GrantPayoutSerializer, request.data)
 
         def run() -> Response:
             tx = ledger.payout_post(
-                user=_user(request),
+                user=api_user(request),
                 grant=grant,
                 recipient_type=data["recipient_type"],
                 recipient_id=data["recipient"],
@@ -304,7 +304,7 @@ class GrantReversals(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        data = _validated(GrantReversalSerializer, request.data)
+        data = validated(GrantReversalSerializer, request.data)
         original = (
             LedgerTransaction.objects.filter(grant=grant, pk=data["transaction"])
             .prefetch_related("legs")
@@ -315,7 +315,7 @@ class GrantReversals(generics.GenericAPIView[Grant]):
 
         def run() -> Response:
             tx = ledger.reversal_post(
-                user=_user(request), grant=grant, original=original, reason=data["reason"]
+                user=api_user(request), grant=grant, original=original, reason=data["reason"]
             )
             return _tx_response(tx)
 
@@ -337,12 +337,12 @@ class GrantCarryOver(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        data = _validated(GrantCarryOverSerializer, request.data)
+        data = validated(GrantCarryOverSerializer, request.data)
 
         def run() -> Response:
             try:
                 out, into = ledger.carry_over_post(
-                    user=_user(request),
+                    user=api_user(request),
                     grant=grant,
                     amount=data["amount"],
                     to_year=data["to_year"],
@@ -378,7 +378,7 @@ class GrantClose(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        ledger.grant_close(user=_user(request), grant=grant)
+        ledger.grant_close(user=api_user(request), grant=grant)
         return _grant_response(grant)
 
 
@@ -395,11 +395,11 @@ class GrantRepayments(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        data = _validated(GrantRepaymentSerializer, request.data)
+        data = validated(GrantRepaymentSerializer, request.data)
 
         def run() -> Response:
             tx = ledger.repayment_post(
-                user=_user(request),
+                user=api_user(request),
                 grant=grant,
                 amount=data["amount"],
                 date=data["date"],

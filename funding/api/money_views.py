@@ -17,13 +17,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.fields import MoneyField
+from core.api.helpers import api_user, reject_empty, validated
 from core.api.idempotency import idempotency_parameter, idempotent
+from core.dates import MAX_YEAR
 from core.models import Centre, Organisation, Role
 from core.scoping import scope_of
 from funding import allocation, compensation
 from funding.api.ledger_views import LedgerAccess, _grant_for_finance
-from funding.api.views import _reject_empty, _user, _validated
-from funding.filters import MAX_YEAR
 from funding.models import Grant
 
 
@@ -64,7 +64,7 @@ class FixedAllocation(generics.GenericAPIView[Grant]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         grant = _grant_for_finance(request, pk)
-        data = _validated(FixedAllocationInput, request.data)
+        data = validated(FixedAllocationInput, request.data)
         preview = request.query_params.get("preview", "").lower() in ("1", "true", "yes")
         if preview:
             lines = allocation.fixed_allocation_preview(
@@ -72,7 +72,7 @@ class FixedAllocation(generics.GenericAPIView[Grant]):
             ).lines
         else:
             lines = allocation.fixed_allocation_post(
-                user=_user(request), grant=grant, year=data["year"], pool=data["pool"]
+                user=api_user(request), grant=grant, year=data["year"], pool=data["pool"]
             )
         body = {
             "allocations": [
@@ -145,8 +145,8 @@ class CompensationList(generics.GenericAPIView[Grant]):
         scope = scope_of(request.user)
         if not scope.has_role(Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER):
             raise PermissionDenied(_("Bara ekonomi, CBHV och vårdcentralschefer ser ersättningar."))
-        _reject_empty(request, CompensationQuery().fields)
-        query = _validated(CompensationQuery, request.query_params)
+        reject_empty(request, CompensationQuery().fields)
+        query = validated(CompensationQuery, request.query_params)
         org_ids = scope.organisation_ids(Role.FINANCE, Role.CBHV)
         manager_centres = scope.centre_ids(Role.CENTRE_MANAGER)
         if query.get("organisation") is not None:
@@ -230,7 +230,7 @@ class CompensationPay(generics.GenericAPIView[Grant]):
         responses={201: PayResultSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = _validated(PayInput, request.data)
+        data = validated(PayInput, request.data)
         grants = Grant.objects.for_user(request.user).filter(pk=data["grant"])
         if not grants.exists():
             raise ValidationError({"grant": [_("Bidraget finns inte.")]})
@@ -238,7 +238,7 @@ class CompensationPay(generics.GenericAPIView[Grant]):
 
         def run() -> Response:
             payment = compensation.month_pay(
-                user=_user(request), grant=grant, year=data["year"], month=data["month"]
+                user=api_user(request), grant=grant, year=data["year"], month=data["month"]
             )
             body = {
                 "payouts": [

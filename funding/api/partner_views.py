@@ -17,13 +17,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.helpers import api_user, validated
 from core.api.idempotency import idempotency_parameter, idempotent
 from core.models import Partner, Role
 from core.scoping import scope_of
 from funding import partners
 from funding.api.ledger_serializers import LedgerRowSerializer, money_in, money_out, year_field
 from funding.api.ledger_views import CONFLICT, LedgerAccess, _tx_response
-from funding.api.views import _user, _validated
 from funding.models import AgreementCondition, Grant, PartnerAgreement
 
 
@@ -82,8 +82,8 @@ class AgreementListCreate(generics.ListAPIView[PartnerAgreement]):
         responses={201: AgreementSerializer},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(AgreementCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(AgreementCreateSerializer, request.data)
         partner = Partner.objects.filter(
             pk=data.pop("partner"),
             organisation_id__in=scope_of(user).organisation_ids(Role.FINANCE),
@@ -110,11 +110,11 @@ class AgreementAllocate(generics.GenericAPIView[PartnerAgreement]):
         responses={201: LedgerRowSerializer, 409: CONFLICT},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         agreement = get_object_or_404(_agreements(request), pk=pk)
         if not scope_of(user).has_role_in(Role.FINANCE, organisation_id=agreement.organisation_id):
             raise PermissionDenied(_("Bara ekonomi i organisationen fördelar pengar."))
-        data = _validated(AgreementAllocateSerializer, request.data)
+        data = validated(AgreementAllocateSerializer, request.data)
         grant = Grant.objects.for_user(user).filter(pk=data["grant"]).first()
         if grant is None:
             raise ValidationError({"grant": [_("Bidraget finns inte bland dina.")]})

@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from core.api.fields import MoneyField
+from core.dates import MAX_YEAR, MIN_YEAR
 from funding.api.ledger_serializers import money_out, year_field
-from funding.filters import MAX_YEAR, MIN_YEAR
 
 
 def rate_in(**kwargs: Any) -> MoneyField:

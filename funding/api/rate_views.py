@@ -22,6 +22,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.helpers import api_user, has_role, reject_empty, validated
 from core.api.idempotency import idempotency_parameter, idempotent
 from core.models import Organisation
 from core.scoping import scope_of
@@ -31,7 +32,6 @@ from funding.api.rate_serializers import (
     RuleCreateSerializer,
     RuleQuerySerializer,
 )
-from funding.api.views import _has_role, _reject_empty, _user, _validated
 from funding.models import CompensationRule
 from funding.rate_views import RATE_READERS, RATE_WRITERS, rules_for, valid_to
 
@@ -43,8 +43,8 @@ class RateAccess(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
-            return _has_role(request, *RATE_READERS)
-        return _has_role(request, *RATE_WRITERS)
+            return has_role(request, *RATE_READERS)
+        return has_role(request, *RATE_WRITERS)
 
 
 def rule_row(rule: CompensationRule) -> dict[str, Any]:
@@ -73,8 +73,8 @@ class CompensationRuleListCreate(generics.ListAPIView[CompensationRule]):
     queryset = CompensationRule.objects.none()
 
     def get_queryset(self) -> QuerySet[CompensationRule]:
-        _reject_empty(self.request, RuleQuerySerializer().fields)
-        query = _validated(RuleQuerySerializer, self.request.query_params)
+        reject_empty(self.request, RuleQuerySerializer().fields)
+        query = validated(RuleQuerySerializer, self.request.query_params)
         return rules_for(
             scope_of(self.request.user).organisation_ids(*RATE_READERS),
             organisation_id=query.get("organisation"),
@@ -103,8 +103,8 @@ class CompensationRuleListCreate(generics.ListAPIView[CompensationRule]):
         responses={201: CompensationRuleSerializer, 409: CONFLICT},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(RuleCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(RuleCreateSerializer, request.data)
         writable = scope_of(user).organisation_ids(*RATE_WRITERS)
         if data["organisation"] not in writable:
             raise ValidationError(

@@ -14,8 +14,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from core.dates import MAX_YEAR, MIN_YEAR
 from core.models import Centre
-from funding.filters import MAX_YEAR, MIN_YEAR
 from funding.models import (
     Application,
     ApplicationStatus,

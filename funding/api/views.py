@@ -13,7 +13,7 @@ rules themselves are in `funding.services`; the views resolve ids and call one s
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import (
     BooleanField,
@@ -35,13 +35,14 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import views as core_views
+from core.api.helpers import api_user, has_role, reject_empty, validated
 from core.models import CENTRE_ROLES, Centre, Role, User
 from core.scoping import scope_of
 from funding import services
@@ -66,50 +67,6 @@ from funding.models import (
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-def _user(request: Request) -> User:
-    # Every view here requires an authenticated user (IsAuthenticated runs first).
-    return cast(User, request.user)
-
-
-def _messages(detail: Any) -> list[str]:
-    if isinstance(detail, dict):
-        return [message for value in detail.values() for message in _messages(value)]
-    if isinstance(detail, list):
-        return [message for value in detail for message in _messages(value)]
-    return [str(detail)]
-
-
-def _validated(
-    serializer_class: type[serializers.Serializer[Any]], data: Any, *, partial: bool = False
-) -> dict[str, Any]:
-    """The input, or a 400 in API.md's shape `{"field": ["message", ...]}` (errors of list
-    items, such as one of `planned_slots`, answer on the field itself)."""
-    serializer = serializer_class(data=data, partial=partial)
-    if not serializer.is_valid():
-        errors = serializer.errors
-        if isinstance(errors, dict):
-            raise ValidationError({str(field): _messages(value) for field, value in errors.items()})
-        raise ValidationError({"non_field_errors": _messages(errors)})
-    return dict(serializer.validated_data)
-
-
-def _reject_empty(request: Request, names: Any) -> None:
-    """A query parameter sent without a value is a 400 on it: the API's queries say what they
-    mean (the pages share the FilterSets, and their forms send empty selects as "any")."""
-    errors = {
-        name: [_("Ange ett värde eller utelämna parametern.")]
-        for name in names
-        if name in request.query_params and not request.query_params[name].strip()
-    }
-    if errors:
-        raise ValidationError(errors)
-
-
-def _has_role(request: Request, *roles: str) -> bool:
-    user = request.user
-    return bool(user and user.is_authenticated and scope_of(user).has_role(*roles))
-
-
 class CentreStaffWrites(BasePermission):
     """Anyone reads (within their scope); only nurses and centre managers write: they draft,
     change, submit and withdraw their centre's applications."""
@@ -119,20 +76,20 @@ class CentreStaffWrites(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
             return True
-        return _has_role(request, *CENTRE_ROLES)
+        return has_role(request, *CENTRE_ROLES)
 
 
 class Decides(BasePermission):
     message = "Bara CBHV beslutar om ansökningar."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return _has_role(request, Role.CBHV)
+        return has_role(request, Role.CBHV)
 
 
 # --- Centres ----------------------------------------------------------------------------------
 def _figures_year(request: Request) -> int:
-    _reject_empty(request, ["year"])
-    query = _validated(CentreQuerySerializer, request.query_params)
+    reject_empty(request, ["year"])
+    query = validated(CentreQuerySerializer, request.query_params)
     return int(query.get("year") or timezone.localdate().year)
 
 
@@ -244,7 +201,7 @@ def _for_centre_staff(request: Request, pk: uuid.UUID) -> Application:
 def _for_decider(request: Request, pk: uuid.UUID) -> Application:
     """The application, for a decision: CBHV of its organisation, and not one's own (API.md;
     the services check the same, this answers 403 before the input is looked at)."""
-    user = _user(request)
+    user = api_user(request)
     application = _application(request, pk)
     if not scope_of(user).has_role_in(
         Role.CBHV, organisation_id=application.centre.organisation_id
@@ -278,7 +235,7 @@ class ApplicationListCreate(generics.ListAPIView[Application]):
 
     @extend_schema(summary="Fixed-compensation applications in the caller's scope, newest first")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        _reject_empty(request, ApplicationFilter.base_filters)
+        reject_empty(request, ApplicationFilter.base_filters)
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -287,8 +244,8 @@ class ApplicationListCreate(generics.ListAPIView[Application]):
         responses={201: ApplicationSerializer, 409: APPLICATION_CONFLICT},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(ApplicationCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(ApplicationCreateSerializer, request.data)
         centre = (
             Centre.objects.filter(pk__in=scope_of(user).centre_ids(*CENTRE_ROLES))
             .filter(pk=data.pop("centre"))
@@ -319,9 +276,9 @@ class ApplicationDetail(generics.GenericAPIView[Application]):
         responses={200: ApplicationSerializer, 409: APPLICATION_CONFLICT},
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         application = _for_centre_staff(request, pk)
-        changes = _validated(ApplicationUpdateSerializer, request.data, partial=True)
+        changes = validated(ApplicationUpdateSerializer, request.data, partial=True)
         current = {name: getattr(application, name) for name in services.PLAN_FIELDS}
         plan = services.Plan(**{**current, **changes})
         services.application_update(user=user, application=application, plan=plan)
@@ -341,7 +298,7 @@ class ApplicationSubmit(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_centre_staff(request, pk)
-        services.application_submit(user=_user(request), application=application)
+        services.application_submit(user=api_user(request), application=application)
         return _detail(application)
 
 
@@ -358,7 +315,7 @@ class ApplicationWithdraw(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_centre_staff(request, pk)
-        services.application_withdraw(user=_user(request), application=application)
+        services.application_withdraw(user=api_user(request), application=application)
         return _detail(application)
 
 
@@ -374,9 +331,9 @@ class ApplicationRequestChanges(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_decider(request, pk)
-        data = _validated(RequestChangesSerializer, request.data)
+        data = validated(RequestChangesSerializer, request.data)
         services.application_request_changes(
-            user=_user(request), application=application, comment=data["comment"]
+            user=api_user(request), application=application, comment=data["comment"]
         )
         return _detail(application)
 
@@ -393,7 +350,7 @@ class ApplicationApprove(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_decider(request, pk)
-        data = _validated(ApproveSerializer, request.data)
+        data = validated(ApproveSerializer, request.data)
         effective_from = data.get("effective_from")
         # The input before the state (API.md's order); application_approve() holds the rule.
         if effective_from is not None and effective_from.year != application.year:
@@ -401,7 +358,7 @@ class ApplicationApprove(generics.GenericAPIView[Application]):
                 {"effective_from": [_("Datumet ska ligga i ansökningsåret %s.") % application.year]}
             )
         services.application_approve(
-            user=_user(request),
+            user=api_user(request),
             application=application,
             comment=data["comment"],
             effective_from=effective_from,
@@ -421,8 +378,8 @@ class ApplicationReject(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_decider(request, pk)
-        data = _validated(RejectSerializer, request.data)
+        data = validated(RejectSerializer, request.data)
         services.application_reject(
-            user=_user(request), application=application, reason=data["reason"]
+            user=api_user(request), application=application, reason=data["reason"]
         )
         return _detail(application)

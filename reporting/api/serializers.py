@@ -10,7 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from funding.filters import MAX_YEAR, MIN_YEAR
+from core.dates import MAX_YEAR, MIN_YEAR
 from reporting.models import ReportKind, RunStatus
 
 

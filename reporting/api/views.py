@@ -27,10 +27,10 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.helpers import api_user, messages, reject_empty, validated
 from core.api.idempotency import idempotency_parameter, idempotent
 from core.exceptions import Conflict
 from core.scoping import scope_of
-from funding.api.views import _messages, _reject_empty, _user, _validated
 from reporting import services
 from reporting.api.serializers import (
     ReportConflictSerializer,
@@ -81,7 +81,7 @@ def run_row(request: Request, run: ReportRun) -> dict[str, Any]:
 
 
 def _run_response(request: Request, run: ReportRun, status_code: int = 200) -> Response:
-    shown = visible_runs(_user(request)).get(pk=run.pk)  # its state now (eager runs are done)
+    shown = visible_runs(api_user(request)).get(pk=run.pk)  # its state now (eager runs are done)
     return Response(ReportRunSerializer(run_row(request, shown)).data, status=status_code)
 
 
@@ -103,9 +103,9 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
     queryset = ReportRun.objects.none()
 
     def get_queryset(self) -> QuerySet[ReportRun]:
-        _reject_empty(self.request, ReportQuerySerializer().fields)
-        query = _validated(ReportQuerySerializer, self.request.query_params)
-        runs = visible_runs(_user(self.request))
+        reject_empty(self.request, ReportQuerySerializer().fields)
+        query = validated(ReportQuerySerializer, self.request.query_params)
+        runs = visible_runs(api_user(self.request))
         if "kind" in query:
             runs = runs.filter(kind=query["kind"])
         if "year" in query:
@@ -140,7 +140,7 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
         responses={202: ReportRunSerializer},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
+        user = api_user(request)
         serializer = ReportRequestSerializer(data=request.data)
         valid = serializer.is_valid()
         kind = request.data.get("kind") if isinstance(request.data, dict) else None
@@ -153,8 +153,8 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
         if not valid:
             errors = serializer.errors
             if isinstance(errors, dict):
-                raise ValidationError({str(f): _messages(v) for f, v in errors.items()})
-            raise ValidationError({"non_field_errors": _messages(errors)})
+                raise ValidationError({str(f): messages(v) for f, v in errors.items()})
+            raise ValidationError({"non_field_errors": messages(errors)})
         data = serializer.validated_data
 
         def run() -> Response:
@@ -178,7 +178,7 @@ class ReportDetail(generics.GenericAPIView[ReportRun]):
 
     @extend_schema(summary="A report run: its state, checksum and download URL when done")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        run = get_object_or_404(visible_runs(_user(request)), pk=pk)
+        run = get_object_or_404(visible_runs(api_user(request)), pk=pk)
         return Response(ReportRunSerializer(run_row(request, run)).data)
 
 
@@ -203,7 +203,7 @@ class ReportFile(generics.GenericAPIView[ReportRun]):
         | {409: NOT_DONE},
     )
     def get(self, request: Request, pk: uuid.UUID) -> FileResponse:
-        user = _user(request)
+        user = api_user(request)
         run = get_object_or_404(visible_runs(user), pk=pk)
         if run.status != RunStatus.DONE:
             raise Conflict(_("Rapporten är inte klar än."))
@@ -229,7 +229,7 @@ class ReportSubmit(generics.GenericAPIView[ReportRun]):
         responses={200: ReportRunSerializer},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         if not scope_of(user).has_role(*services.SUBMIT_ROLES):
             raise PermissionDenied(_("Du kan inte lämna in rapporter."))  # finance: before 404
         run = get_object_or_404(visible_runs(user), pk=pk)

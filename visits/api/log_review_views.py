@@ -5,7 +5,7 @@ only (403 for every other role); the rules are in `visits.log_review`."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
@@ -17,21 +17,16 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.models import User
+from core.api.helpers import api_user, field_errors, validated
 from visits import log_review
 from visits.api.permissions import ReviewsAccessLog
 from visits.api.serializers import IDENTITY_TYPES
 from visits.api.views import AccessLogList as _AccessLogList
-from visits.api.views import _field_errors, _validated
 from visits.models import AccessAction, AccessLog, AccessLogFinding, AccessLogSample, FindingVerdict
 
 
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
 def _bad_input(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(_field_errors(exc.message_dict))
+    return ValidationError(field_errors(exc.message_dict))
 
 
 class _WithFromTo(serializers.Serializer[Any]):
@@ -65,10 +60,10 @@ class AccessLogList(_AccessLogList):
 
     def get_queryset(self) -> QuerySet[AccessLog]:
         # A plain dict, not the QueryDict: DRF would read `?from=` as "not sent".
-        query = _validated(AccessLogFilterSerializer, self.request.query_params.dict())
+        query = validated(AccessLogFilterSerializer, self.request.query_params.dict())
         try:
             return log_review.access_log_search(
-                user=_user(self.request),
+                user=api_user(self.request),
                 query=log_review.LogQuery(
                     child=query.get("child"),
                     user=query.get("user"),
@@ -142,7 +137,7 @@ class SampleListCreate(generics.ListAPIView[AccessLogSample]):
     queryset = AccessLogSample.objects.none()
 
     def get_queryset(self) -> QuerySet[AccessLogSample]:
-        return log_review.samples_for_reviewer(_user(self.request)).select_related("created_by")
+        return log_review.samples_for_reviewer(api_user(self.request)).select_related("created_by")
 
     @extend_schema(summary="Samples of the access log (log reviewers)")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -154,10 +149,10 @@ class SampleListCreate(generics.ListAPIView[AccessLogSample]):
         responses={201: SampleSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = _validated(SampleCreateSerializer, request.data)
+        data = validated(SampleCreateSerializer, request.data)
         try:
             sample = log_review.access_log_sample_create(
-                user=_user(request), start=data["from"], end=data["to"], size=data["size"]
+                user=api_user(request), start=data["from"], end=data["to"], size=data["size"]
             )
         except DjangoValidationError as exc:
             raise _bad_input(exc) from None
@@ -166,7 +161,7 @@ class SampleListCreate(generics.ListAPIView[AccessLogSample]):
 
 def _sample_for(request: Request, pk: uuid.UUID) -> AccessLogSample:
     return get_object_or_404(
-        log_review.samples_for_reviewer(_user(request)).select_related("created_by"), pk=pk
+        log_review.samples_for_reviewer(api_user(request)).select_related("created_by"), pk=pk
     )
 
 
@@ -204,10 +199,10 @@ class FindingCreate(generics.GenericAPIView[AccessLogFinding]):
         # the lookup, as on the other write routes; it says nothing about the sample.
         request.data  # noqa: B018
         sample = _sample_for(request, pk)
-        data = _validated(FindingCreateSerializer, request.data)
+        data = validated(FindingCreateSerializer, request.data)
         try:
             finding = log_review.access_log_finding_create(
-                user=_user(request),
+                user=api_user(request),
                 sample=sample,
                 row_id=data["row"],
                 verdict=data["verdict"],
@@ -252,10 +247,10 @@ class LogExtract(generics.GenericAPIView[Any]):
         responses={200: ExtractSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = _validated(ExtractRequestSerializer, request.data)
+        data = validated(ExtractRequestSerializer, request.data)
         try:
             extract = log_review.log_extract(
-                user=_user(request),
+                user=api_user(request),
                 identity_type=data["identity_type"],
                 identity=data["identity"],
                 start=data.get("from"),

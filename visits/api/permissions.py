@@ -11,14 +11,9 @@ from typing import Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from core.api.helpers import has_role
 from core.models import Role
-from core.scoping import scope_of
 from visits.models import CHILD_ROLES
-
-
-def _has_role(request: Request, *roles: str) -> bool:
-    user = request.user
-    return bool(user and user.is_authenticated and scope_of(user).has_role(*roles))
 
 
 class SeesChildren(BasePermission):
@@ -28,7 +23,7 @@ class SeesChildren(BasePermission):
     message = "Rollen får inte se barn."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return _has_role(request, *CHILD_ROLES)
+        return has_role(request, *CHILD_ROLES)
 
 
 class NurseWrites(BasePermission):
@@ -38,12 +33,12 @@ class NurseWrites(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
-            return _has_role(request, *CHILD_ROLES)
-        return _has_role(request, Role.NURSE)
+            return has_role(request, *CHILD_ROLES)
+        return has_role(request, Role.NURSE)
 
 
 class ReviewsAccessLog(BasePermission):
     message = "Bara logggranskare läser åtkomstloggen."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return _has_role(request, Role.LOG_REVIEWER)
+        return has_role(request, Role.LOG_REVIEWER)

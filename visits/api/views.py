@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
@@ -27,6 +27,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.helpers import api_user, validated
 from core.models import Centre, Membership, Role, User
 from core.scoping import scope_of
 from visits import services
@@ -86,40 +87,6 @@ class FilterBackend(DjangoFilterBackend):
         return filterset
 
 
-def _user(request: Request) -> User:
-    # Every view here requires an authenticated user (IsAuthenticated runs first).
-    return cast(User, request.user)
-
-
-def _messages(detail: Any, prefix: str = "") -> list[str]:
-    if isinstance(detail, dict):
-        return [
-            message
-            for key, value in detail.items()
-            for message in _messages(
-                value, f"{key}: " if isinstance(key, str) and key != "non_field_errors" else ""
-            )
-        ]
-    if isinstance(detail, list):
-        return [message for value in detail for message in _messages(value, prefix)]
-    return [f"{prefix}{detail}"]
-
-
-def _field_errors(errors: Any) -> dict[str, list[str]]:
-    """DRF's errors, flattened to API.md's shape `{"field": ["message", ...]}`: nested
-    serializers (`interpreter`) and list items (`kva_codes`) answer on the field itself."""
-    if isinstance(errors, dict):
-        return {str(field): _messages(value) for field, value in errors.items()}
-    return {"non_field_errors": _messages(errors)}
-
-
-def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise ValidationError(_field_errors(serializer.errors))
-    return dict(serializer.validated_data)
-
-
 def _log_read(user: User, entries: Sequence[tuple[Child, uuid.UUID | None]], what: str) -> None:
     log_children(user=user, action=AccessAction.READ, entries=entries, what=what)
 
@@ -136,7 +103,7 @@ class _ChildDataList(mixins.ListModelMixin, generics.GenericAPIView[Any]):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         rows = list(page or [])
-        _log_read(_user(request), self.log_entries(rows), self.log_what)
+        _log_read(api_user(request), self.log_entries(rows), self.log_what)
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
 
@@ -221,8 +188,8 @@ class ChildListCreate(_ChildDataList):
         responses={201: ChildCreatedSerializer, 409: DUPLICATE_CHILD},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(ChildCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(ChildCreateSerializer, request.data)
         centre = _registration_centre(user, data.get("centre"))
         child = services.child_register(
             user=user,
@@ -248,7 +215,7 @@ class ChildDetail(generics.GenericAPIView[Child]):
 
     @extend_schema(summary="A child (the whole identity only for its centre's nurses)")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         child = self._child()
         full = scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id)
         _log_read(user, [(child, child.current_centre_id)], "child")
@@ -260,11 +227,11 @@ class ChildDetail(generics.GenericAPIView[Child]):
         responses=ChildSerializer,
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         child = self._child()
         if not scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id):
             raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar barnets uppgifter.")
-        data = _validated(ChildUpdateSerializer, request.data)
+        data = validated(ChildUpdateSerializer, request.data)
         # child_update() logs the change when there is one; an answer without a change is a read.
         changes = any(getattr(child, name) != value for name, value in data.items())
         services.child_update(user=user, child=child, **data)
@@ -318,8 +285,8 @@ class EnrolmentListCreate(_ChildDataList):
         responses={201: EnrolmentSerializer},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(EnrolmentCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(EnrolmentCreateSerializer, request.data)
         child = Child.objects.for_user(user).filter(pk=data.pop("child")).first()
         centre = (
             Centre.objects.filter(pk__in=scope_of(user).centre_ids(*CHILD_ROLES))
@@ -358,7 +325,7 @@ class EnrolmentDetail(generics.GenericAPIView[Enrolment]):
     @extend_schema(summary="An enrolment with its schedule")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         enrolment = self._enrolment()
-        _log_read(_user(request), [(enrolment.child, enrolment.centre_id)], "enrolment")
+        _log_read(api_user(request), [(enrolment.child, enrolment.centre_id)], "enrolment")
         return _enrolment_response(enrolment)
 
     @extend_schema(
@@ -367,9 +334,9 @@ class EnrolmentDetail(generics.GenericAPIView[Enrolment]):
         responses=EnrolmentSerializer,
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         enrolment = self._enrolment()
-        data = _validated(EnrolmentUpdateSerializer, request.data)
+        data = validated(EnrolmentUpdateSerializer, request.data)
         before = [getattr(enrolment, name) for name in ENROLMENT_FIELDS]
         services.enrolment_update(user=user, enrolment=enrolment, **data)
         # enrolment_update() logs a change; an answer without one is a read.
@@ -391,11 +358,11 @@ class EnrolmentEnd(generics.GenericAPIView[Enrolment]):
         responses=EnrolmentSerializer,
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         enrolment = get_object_or_404(
             with_schedule(Enrolment.objects.for_user(user)), pk=self.kwargs["pk"]
         )
-        data = _validated(EnrolmentEndSerializer, request.data)
+        data = validated(EnrolmentEndSerializer, request.data)
         moved_to = None
         if data.get("moved_to") is not None:
             # Any active centre of the caller's organisations: the family moves away from hers.
@@ -504,8 +471,8 @@ class VisitListCreate(_ChildDataList):
         responses={201: VisitSerializer},
     )
     def post(self, request: Request) -> Response:
-        user = _user(request)
-        data = _validated(VisitCreateSerializer, request.data)
+        user = api_user(request)
+        data = validated(VisitCreateSerializer, request.data)
         # Visits are written by the nurses of the enrolment's centre (a centre manager there
         # reads them): another centre's enrolment is outside the scope of this action.
         enrolment = (
@@ -540,7 +507,7 @@ class VisitDetail(generics.GenericAPIView[Visit]):
     @extend_schema(summary="A visit")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         visit = self._visit()
-        _log_read(_user(request), [(visit.enrolment.child, visit.centre_id)], "visit")
+        _log_read(api_user(request), [(visit.enrolment.child, visit.centre_id)], "visit")
         return Response(VisitSerializer(visit).data)
 
     @extend_schema(
@@ -549,11 +516,11 @@ class VisitDetail(generics.GenericAPIView[Visit]):
         responses=VisitSerializer,
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
-        user = _user(request)
+        user = api_user(request)
         visit = self._visit()
         if not scope_of(user).has_role_at(Role.NURSE, centre_id=visit.centre_id):
             raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar besök.")
-        data = _validated(VisitUpdateSerializer, request.data)
+        data = validated(VisitUpdateSerializer, request.data)
         services.visit_update(
             user=user,
             visit=visit,
@@ -583,7 +550,7 @@ class AccessLogList(generics.ListAPIView[AccessLog]):
 
     def get_queryset(self) -> QuerySet[AccessLog]:
         # A plain dict, not the QueryDict: DRF would read `?from=` as "not sent".
-        query = _validated(AccessLogQuerySerializer, self.request.query_params.dict())
+        query = validated(AccessLogQuerySerializer, self.request.query_params.dict())
         organisations = scope_of(self.request.user).organisation_ids(Role.LOG_REVIEWER)
         centres = Centre.objects.filter(organisation_id__in=organisations).values("id")
         members = Membership.objects.filter(organisation_id__in=organisations).values("user_id")
