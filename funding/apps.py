@@ -9,7 +9,7 @@ class FundingConfig(AppConfig):
         from core.home import HomeSection, register_home_section
         from core.models import Role
         from funding.compensation import DESCRIBER, HOOK, PAGE_DESCRIBER
-        from funding.views import centre_applications_section, inbox_section
+        from funding.views.applications import centre_applications_section, inbox_section
         from visits.extension import register_visit_describer, register_visit_hook
 
         # Per-visit compensation and locked months (DOMAIN.md 4.1): every visit save asks.

@@ -3,8 +3,8 @@ funding/urls.py (namespace "funding"); paths carry UUIDs only."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from funding import finance_views as views
-from funding import rate_views
+from funding.views import grants as views
+from funding.views import rates as rate_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("bidrag/", views.grant_list, name="grant_list"),

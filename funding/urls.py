@@ -2,7 +2,8 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from funding import finance_urls, views
+from funding import finance_urls
+from funding.views import applications as views
 
 app_name = "funding"
 urlpatterns: list[URLPattern | URLResolver] = [

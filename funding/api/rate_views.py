@@ -33,7 +33,7 @@ from funding.api.rate_serializers import (
     RuleQuerySerializer,
 )
 from funding.models import CompensationRule
-from funding.rate_views import RATE_READERS, RATE_WRITERS, rules_for, valid_to
+from funding.views.rates import RATE_READERS, RATE_WRITERS, rules_for, valid_to
 
 
 class RateAccess(BasePermission):

@@ -352,7 +352,7 @@ def test_another_users_payload_is_refused(cbhv_client, client, org):
 
 
 def test_an_expired_preview_is_refused(cbhv_client, monkeypatch):
-    from funding import views
+    from funding.views import applications as views
 
     html = _upload(cbhv_client, b"centre;child_cni\nNorr;2\n").content.decode()
     monkeypatch.setattr(views, "IMPORT_MAX_AGE", -1)

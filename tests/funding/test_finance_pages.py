@@ -1,4 +1,4 @@
-"""The finance pages (funding/finance_views.py): the grant overview and a grant's page with the
+"""The finance pages (funding/views/grants.py): the grant overview and a grant's page with the
 ledger's figures, the ledger with its running balance, fixed allocation (preview, then post),
 payouts, repayments, allocations, close, the compensation statements and paying a month; who
 reaches what (finance writes, CBHV reads, others 403, another organisation's grant 404), form

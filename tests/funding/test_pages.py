@@ -507,7 +507,7 @@ def test_start_page_shows_the_centre_the_decision(as_user, client):
 
 
 def test_start_page_sections_run_at_most_two_queries(rf, demo, django_assert_max_num_queries):
-    from funding.views import centre_applications_section, inbox_section
+    from funding.views.applications import centre_applications_section, inbox_section
 
     for username, section in (
         ("cbhv", inbox_section),

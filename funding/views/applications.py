@@ -37,7 +37,7 @@ from core.money import ZERO
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
 from funding import cni_import, compensation
-from funding.forms import (
+from funding.forms.applications import (
     ApplicationForm,
     ApproveForm,
     CniImportForm,

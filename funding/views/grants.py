@@ -41,7 +41,7 @@ from core.money import ZERO, format_money
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
 from funding import allocation, compensation, ledger
-from funding.finance_forms import (
+from funding.forms.grants import (
     MONTHS,
     AllocationForm,
     CloseForm,

@@ -1,0 +1,1 @@
+"""The funding pages, by concept."""
