@@ -1,7 +1,8 @@
 """The scoping entry point: what a user may see follows from their memberships.
 
 Every `for_user()` QuerySet method in the project builds on `Scope`; a view never filters by
-organisation or centre by hand. One query per request loads the memberships (cached on the user).
+organisation or centre by hand (tests/test_architecture.py reads the view modules for it). One
+query per request loads the memberships (cached on the user).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 CNI values and applications are read-only here: CNI comes in through the import (with its
 preview), and an application changes only through its workflow, which records who, when and
 why. The scheme is plain reference data and editable. Compensation rules are read-only here:
-a rule is added on the rates page (funding/views/rates.py) through the service that recomputes
-the visits it prices and refuses a date in a paid month; a rule in force is never edited.
+a rule is added on the rates page (funding/views/compensation.py) through the service that
+recomputes the visits it prices and refuses a date in a paid month; a rule in force is never
+edited.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from funding.models import (
     TxKind,
     Weighting,
 )
-from funding.services import scheme_in_force
+from funding.selectors import scheme_in_force
 
 K = TypeVar("K", bound=Hashable)
 

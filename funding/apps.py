@@ -36,3 +36,72 @@ class FundingConfig(AppConfig):
                 order=5,
             )
         )
+        register_navigation()
+
+
+def register_navigation() -> None:
+    """Funding's items in the shared menu (core.navigation), placed among the others by order."""
+    from django.utils.translation import gettext_lazy as _
+
+    from core.models import Role
+    from core.navigation import ALL_ROLES, NavItem, register_nav_item
+
+    for item in (
+        NavItem(
+            _("Att besluta"),
+            "funding:inbox",
+            frozenset({Role.CBHV}),
+            _("Inskickade ansökningar om fast ersättning som väntar på ditt beslut."),
+            order=30,
+        ),
+        NavItem(
+            _("Bidrag"),
+            "funding:grant_list",
+            frozenset({Role.FINANCE, Role.CBHV}),
+            _("Bidragen med mottaget, fördelat, utbetalt, kvar och att återbetala; huvudboken."),
+            order=60,
+        ),
+        NavItem(
+            _("Ersättning"),
+            "funding:compensation_list",
+            frozenset({Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER}),
+            _("Ersättning per BVC och månad: besök, rörlig och ordinarie ersättning, justeringar."),
+            order=70,
+        ),
+        NavItem(
+            _("Ersättningsnivåer"),
+            "funding:rate_list",
+            frozenset({Role.CBHV, Role.ADMIN, Role.FINANCE, Role.CENTRE_MANAGER}),
+            _("Ersättning per hembesök från ett datum; CBHV och administratörer lägger till nya."),
+            order=80,
+        ),
+        NavItem(
+            _("Betala månad"),
+            "funding:compensation_pay",
+            frozenset({Role.FINANCE}),
+            _("Betala en månads rörliga ersättning från ett bidrag och lås månaden."),
+            order=90,
+        ),
+        NavItem(
+            _("Ansökningar"),
+            "funding:application_list",
+            frozenset({Role.NURSE, Role.CENTRE_MANAGER, Role.CBHV, Role.FINANCE, Role.ADMIN}),
+            _("Ansökningar om fast ersättning: utkast, inskickade och beslut."),
+            order=100,
+        ),
+        NavItem(
+            _("BVC och CNI"),
+            "funding:centre_list",
+            ALL_ROLES,
+            _("Barn-CNI per BVC, vem som kan ansöka och status för fast ersättning."),
+            order=110,
+        ),
+        NavItem(
+            _("Ersättningsordning"),
+            "funding:scheme",
+            frozenset({Role.CBHV, Role.ADMIN}),
+            _("Tröskel för barn-CNI och fördelning av den fasta potten per år; CNI-import."),
+            order=120,
+        ),
+    ):
+        register_nav_item(item)

@@ -6,7 +6,7 @@ optionally `listed_children` (listed children aged 0–5; SCB's delivery carries
 4.2). What the values are (kind, source, reference date, scale) is said by the person importing,
 not by the file. Parsing is pure; `preview()` reads centres and existing values and writes
 nothing; `commit()` re-checks everything inside its transaction and writes through
-`funding.services.cni_record`.
+`funding.centres.cni_record`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
 from core.models import Centre, Organisation
+from funding.centres import cni_record
 from funding.models import CniValue
-from funding.services import cni_record
 
 if TYPE_CHECKING:
     from core.models import User

@@ -50,7 +50,6 @@ from funding.models import (
     RecipientType,
     VisitCompensation,
 )
-from funding.services import centres_with_fixed_compensation
 from visits.models import Visit, VisitPlace, VisitStatus
 
 T = CompensationType
@@ -317,7 +316,11 @@ def recompute_visit(visit: Visit) -> VisitCompensation:
         pk=visit.centre_id
     )
     lock_paid_months(organisation_id)  # also on the adjustment path (no check() lock then)
-    fixed = centres_with_fixed_compensation(visit.date, [visit.centre_id])
+    fixed = set(
+        Application.objects.fixed_on(visit.date)
+        .filter(centre_id=visit.centre_id)
+        .values_list("centre_id", flat=True)
+    )
     rule = rule_in_force(organisation_id, visit.date)
     return _store(visit, compensation_for(visit, fixed, rule))
 
@@ -334,26 +337,16 @@ def recompute_centre(
     visits_list = list(visits.order_by("date", "id"))
     if not visits_list:
         return 0
-    years = {v.date.year for v in visits_list}
-    # Fixed status per date, by the same rule as Application.objects.fixed_on() (a test holds
-    # them together): approved for the date's year, effective on or before it, not withdrawn
-    # on or before it.
-    apps = list(
-        Application.objects.filter(centre=centre, year__in=years, approved=True).values(
-            "year", "effective_from", "withdrawn_on"
+    # Fixed status per date: `Application.gives_fixed_on()` on the centre's approved
+    # applications of those years, loaded once (the row form of `Application.objects.fixed_on()`).
+    applications = list(
+        Application.objects.filter(
+            centre=centre, year__in={v.date.year for v in visits_list}, approved=True
         )
     )
 
     def fixed_on(day: datetime.date) -> set[object]:
-        for app in apps:
-            if (
-                app["year"] == day.year
-                and app["effective_from"] is not None  # approved ones always have it
-                and app["effective_from"] <= day
-                and (app["withdrawn_on"] is None or app["withdrawn_on"] > day)
-            ):
-                return {centre.pk}
-        return set()
+        return {centre.pk} if any(a.gives_fixed_on(day) for a in applications) else set()
 
     rules = list(
         CompensationRule.objects.filter(organisation_id=centre.organisation_id).order_by(

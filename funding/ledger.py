@@ -185,22 +185,32 @@ def _locked(grant: Grant) -> Grant:
     return Grant.objects.select_for_update().get(pk=grant.pk)
 
 
+RECIPIENT_MODELS: dict[str, type[Centre] | type[Partner] | type[Organisation]] = {
+    RecipientType.CENTRE: Centre,
+    RecipientType.PARTNER: Partner,
+    RecipientType.ORGANISATION: Organisation,
+}
+
+
+def require_recipient(grant: Grant, recipient: Centre | Partner | Organisation) -> None:
+    """The one rule for who may receive the grant's money (allocations and payouts alike): a
+    centre or partner of the grant's organisation, or that organisation itself. Anything else,
+    another organisation's centre included, is a ValidationError on `recipient`."""
+    owner = recipient.pk if isinstance(recipient, Organisation) else recipient.organisation_id
+    if owner != grant.organisation_id:
+        raise ValidationError({"recipient": [_("Mottagaren finns inte i bidragets organisation.")]})
+
+
 def recipient_of(
     grant: Grant, recipient_type: str, recipient_id: uuid.UUID | None
 ) -> Centre | Partner | Organisation:
-    """The recipient: a centre or partner of the grant's organisation, or that organisation
-    itself; ValidationError on `recipient` for anything else (another organisation's centre
-    included)."""
-    found: Centre | Partner | Organisation | None = None
-    in_organisation = {"pk": recipient_id, "organisation_id": grant.organisation_id}
-    if recipient_type == RecipientType.CENTRE:
-        found = Centre.objects.filter(**in_organisation).first()
-    elif recipient_type == RecipientType.PARTNER:
-        found = Partner.objects.filter(**in_organisation).first()
-    elif recipient_type == RecipientType.ORGANISATION and recipient_id == grant.organisation_id:
-        found = grant.organisation
+    """The recipient named by type and id, checked by `require_recipient()`; an id that names
+    no recipient of that type is the same ValidationError on `recipient`."""
+    model = RECIPIENT_MODELS.get(recipient_type)
+    found = model.objects.filter(pk=recipient_id).first() if model is not None else None
     if found is None:
         raise ValidationError({"recipient": [_("Mottagaren finns inte i bidragets organisation.")]})
+    require_recipient(grant, found)
     return found
 
 
@@ -366,11 +376,12 @@ def allocation_post(
 ) -> LedgerTransaction:
     """Commit part of the grant to a centre or partner (a commitment, not a movement)."""
     amount = _positive(amount)
+    if not isinstance(recipient, Centre | Partner):
+        raise ValidationError({"recipient_type": [_("Fördela till en BVC eller samverkanspart.")]})
     recipient_type = (
         RecipientType.CENTRE if isinstance(recipient, Centre) else RecipientType.PARTNER
     )
-    if recipient.organisation_id != grant.organisation_id:
-        raise ValidationError({"recipient": [_("Mottagaren hör till en annan organisation.")]})
+    require_recipient(grant, recipient)
     with transaction.atomic():
         locked = _locked(grant)
         require_unallocated(locked, amount)

@@ -87,31 +87,48 @@ class Weighting(models.TextChoices):
     CNI = "cni", _("Barn-CNI")
 
 
+# Seed 004 (Region Örebro): child CNI above 2. The threshold of an organisation without a scheme.
+DEFAULT_THRESHOLD = Decimal("2.00")
+
+
 class SchemesInForce:
     """The organisations' schemes, loaded once, answering "which scheme is in force for a year":
-    the year's own, or the latest earlier one carried forward (DOMAIN.md 4.2). The one place
-    this rule is written in Python (the centres API states it once more in SQL)."""
+    the year's own, or the latest earlier one carried forward, else seed 004's defaults
+    (DOMAIN.md 4.2, API.md). The one place this rule is written; `funding.selectors.
+    scheme_in_force()` is its form for one organisation."""
 
-    def __init__(self, schemes: list[FixedCompensationScheme]) -> None:
+    def __init__(self, schemes: Iterable[FixedCompensationScheme]) -> None:
         self._by_org: dict[uuid.UUID, list[FixedCompensationScheme]] = {}
         for scheme in sorted(schemes, key=lambda s: -s.from_year):
             self._by_org.setdefault(scheme.organisation_id, []).append(scheme)
 
     def for_year(self, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme | None:
+        """The stored scheme in force, or None when the organisation has none for the year."""
         for scheme in self._by_org.get(organisation_id, []):
             if scheme.from_year <= year:
                 return scheme
         return None
 
+    def scheme(self, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme:
+        """The scheme in force; without a stored one, seed 004's defaults (unsaved)."""
+        scheme = self.for_year(organisation_id, year)
+        if scheme is None:
+            return FixedCompensationScheme(
+                organisation_id=organisation_id,
+                from_year=year,
+                threshold=DEFAULT_THRESHOLD,
+                weighting=Weighting.CNI_X_LISTED,
+            )
+        return scheme
+
+    def threshold(self, organisation_id: uuid.UUID, year: int) -> Decimal:
+        return self.scheme(organisation_id, year).threshold
+
 
 class SchemeQuerySet(models.QuerySet["FixedCompensationScheme"]):
     def in_force_lookup(self, organisation_ids: Iterable[uuid.UUID]) -> SchemesInForce:
         """One query for a page that needs the scheme of many organisations and years."""
-        return SchemesInForce(list(self.filter(organisation_id__in=list(organisation_ids))))
-
-    def in_force(self, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme | None:
-        """The scheme of `year`, or the latest earlier one carried forward."""
-        return self.in_force_lookup([organisation_id]).for_year(organisation_id, year)
+        return SchemesInForce(self.filter(organisation_id__in=list(organisation_ids)))
 
 
 class FixedCompensationScheme(models.Model):
@@ -129,7 +146,7 @@ class FixedCompensationScheme(models.Model):
         _("tröskel för barn-CNI"),
         max_digits=6,
         decimal_places=2,
-        default=Decimal("2.00"),
+        default=DEFAULT_THRESHOLD,
         help_text=_("Bara BVC med barn-CNI över tröskeln kan ansöka."),
     )
     weighting = models.CharField(
@@ -425,6 +442,14 @@ class GrantQuerySet(models.QuerySet["Grant"]):
             organisation_id__in=scope_of(user).organisation_ids(Role.FINANCE, Role.CBHV)
         )
 
+    def for_finance(self, user: User | AnonymousUser) -> GrantQuerySet:
+        """The grants the user may move money on: finance of the grant's organisation (CBHV of
+        it only reads)."""
+        return self.filter(organisation_id__in=scope_of(user).organisation_ids(Role.FINANCE))
+
+    def open(self) -> GrantQuerySet:
+        return self.filter(closed_at__isnull=True)
+
 
 class Grant(models.Model):
     """Money received for the programme: a state grant (Socialstyrelsen since 2023), an SKL
@@ -544,6 +569,15 @@ BALANCE_CHECK = """
 BALANCE_DECLARE = [("legs", "integer"), ("total", "numeric")]
 
 
+class LedgerTransactionQuerySet(models.QuerySet["LedgerTransaction"]):
+    def with_legs(self) -> LedgerTransactionQuerySet:
+        """With the author and the legs (in id order): what a ledger row shows, in two queries
+        whatever the number of rows."""
+        return self.select_related("created_by").prefetch_related(
+            models.Prefetch("legs", queryset=LedgerLeg.objects.order_by("id"))
+        )
+
+
 class LedgerTransaction(models.Model):
     """One money movement or commitment on one grant. Its legs sum to zero (a deferred
     constraint trigger checks at commit) and neither it nor its legs can be changed or deleted:
@@ -568,6 +602,8 @@ class LedgerTransaction(models.Model):
         editable=False,
         db_default=models.Func(function="txid_current", output_field=models.BigIntegerField()),
     )
+
+    objects = LedgerTransactionQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -691,6 +727,12 @@ class CompensationType(models.TextChoices):
     NONE = "none", _("Ingen ersättning")
 
 
+# Who reads an organisation's rates: the roles that set, pay or sign what they price. Who adds
+# them: CBHV and the organisation's administrators (API.md "Rates are data").
+RATE_READERS = (Role.CBHV, Role.FINANCE, Role.ADMIN, Role.CENTRE_MANAGER)
+RATE_WRITERS = (Role.CBHV, Role.ADMIN)
+
+
 class CompensationRuleQuerySet(models.QuerySet["CompensationRule"]):
     def in_force(self, organisation_id: uuid.UUID, day: datetime.date) -> CompensationRule | None:
         """The version in force on `day`: the latest `valid_from` on or before it."""
@@ -699,6 +741,37 @@ class CompensationRuleQuerySet(models.QuerySet["CompensationRule"]):
             .order_by("-valid_from")
             .first()
         )
+
+    def for_user(self, user: User | AnonymousUser) -> CompensationRuleQuerySet:
+        """The rules of the organisations where the user reads rates (`RATE_READERS`)."""
+        return self.filter(organisation_id__in=scope_of(user).organisation_ids(*RATE_READERS))
+
+    def rules_for(
+        self, *, organisation_id: uuid.UUID | None = None, year: int | None = None
+    ) -> CompensationRuleQuerySet:
+        """The rules, each annotated with `next_valid_from` (the start of its organisation's
+        next rule, or None; `CompensationRule.valid_to` reads it), in one query.
+        `organisation_id`: that organisation's only. `year`: the rules in force on at least one
+        day of that year (starting on or before its last day, and not ended before its first)."""
+        following = (
+            CompensationRule.objects.filter(
+                organisation_id=models.OuterRef("organisation_id"),
+                valid_from__gt=models.OuterRef("valid_from"),
+            )
+            .order_by("valid_from")
+            .values("valid_from")[:1]
+        )
+        rules = self.annotate(next_valid_from=models.Subquery(following)).select_related(
+            "organisation", "created_by"
+        )
+        if organisation_id is not None:
+            rules = rules.filter(organisation_id=organisation_id)
+        if year is not None:
+            first, last = year_bounds(year)
+            rules = rules.filter(valid_from__lte=last).filter(
+                Q(next_valid_from__isnull=True) | Q(next_valid_from__gt=first)
+            )
+        return rules
 
 
 class CompensationRule(models.Model):
@@ -739,6 +812,17 @@ class CompensationRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} från {self.valid_from}"
+
+    @property
+    def valid_to(self) -> datetime.date | None:
+        """The rule's last day: the day before the organisation's next rule starts (None while
+        none does). Read from `rules_for()`'s annotation."""
+        following: datetime.date | None = getattr(self, "next_valid_from", None)
+        return following - datetime.timedelta(days=1) if following is not None else None
+
+    def in_force_on(self, day: datetime.date) -> bool:
+        end = self.valid_to
+        return self.valid_from <= day and (end is None or day <= end)
 
 
 class VisitCompensation(models.Model):

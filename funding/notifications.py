@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -25,10 +25,7 @@ SUBJECTS: dict[str, Promise] = {
 
 
 def _link(application: Application) -> str:
-    try:
-        return settings.SITE_URL + reverse("funding:application", args=[application.pk])
-    except NoReverseMatch:
-        return ""
+    return settings.SITE_URL + reverse("funding:application", args=[application.pk])
 
 
 def _send(application: Application, kind: str, recipients: list[str]) -> None:
@@ -36,13 +33,11 @@ def _send(application: Application, kind: str, recipients: list[str]) -> None:
         return
     subject = str(SUBJECTS[kind]) % {"centre": application.centre.name, "year": application.year}
     body = "\n".join(
-        line
-        for line in (
+        (
             subject + ".",
             _("Status: %s.") % application.get_status_display(),
-            _("Läs mer i Hembesök: %s") % _link(application) if _link(application) else "",
+            _("Läs mer i Hembesök: %s") % _link(application),
         )
-        if line
     )
     send_mass_mail(
         [(subject, body, settings.DEFAULT_FROM_EMAIL, [address]) for address in recipients],

@@ -1,9 +1,9 @@
-"""Fixed-compensation pages. Paths carry UUIDs only."""
+"""The funding pages: fixed compensation, grants and compensation. Paths carry UUIDs only."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from funding import finance_urls
 from funding.views import applications as views
+from funding.views import centres, compensation, grants
 
 app_name = "funding"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -33,16 +33,42 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="application_approve",
     ),
     path("ansokningar/<uuid:pk>/avsla/", views.application_reject_view, name="application_reject"),
-    path("bvc/", views.centre_list, name="centre_list"),
-    path("bvc/<uuid:pk>/", views.centre_detail, name="centre"),
+    path("bvc/", centres.centre_list, name="centre_list"),
+    path("bvc/<uuid:pk>/", centres.centre_detail, name="centre"),
     path(
         "bvc/<uuid:centre_pk>/ansokan/ny/",
         views.application_create_view,
         name="application_create",
     ),
-    path("ersattningsordning/", views.scheme, name="scheme"),
-    path("cni/import/", views.cni_import_view, name="cni_import"),
-    path("cni/import/spara/", views.cni_import_commit, name="cni_import_commit"),
+    path("ersattningsordning/", centres.scheme, name="scheme"),
+    path("cni/import/", centres.cni_import_view, name="cni_import"),
+    path("cni/import/spara/", centres.cni_import_commit, name="cni_import_commit"),
 ]
-# Money pages for finance (CBHV read-only): grants, ledger, allocation, paying a month.
-urlpatterns += finance_urls.urlpatterns
+# Grants for finance (CBHV read-only): the grant, its ledger, allocation, payouts, close.
+urlpatterns += [
+    path("bidrag/", grants.grant_list, name="grant_list"),
+    path("bidrag/nytt/", grants.grant_create, name="grant_create"),
+    path("bidrag/<uuid:pk>/", grants.grant_detail, name="grant_detail"),
+    path("bidrag/<uuid:pk>/huvudbok/", grants.grant_ledger, name="grant_ledger"),
+    path(
+        "bidrag/<uuid:pk>/fast-ersattning/",
+        grants.grant_fixed_allocation,
+        name="grant_fixed_allocation",
+    ),
+    path(
+        "bidrag/<uuid:pk>/fast-ersattning/bokfor/",
+        grants.grant_fixed_allocation_post,
+        name="grant_fixed_allocation_post",
+    ),
+    path("bidrag/<uuid:pk>/fordela/", grants.grant_allocation, name="grant_allocation"),
+    path("bidrag/<uuid:pk>/utbetala/", grants.grant_payout, name="grant_payout"),
+    path("bidrag/<uuid:pk>/aterbetala/", grants.grant_repayment, name="grant_repayment"),
+    path("bidrag/<uuid:pk>/avsluta/", grants.grant_close, name="grant_close"),
+]
+# Compensation: the statements, paying a month, and the per-visit rates (CBHV and admin add;
+# finance and centre managers read).
+urlpatterns += [
+    path("ersattning/", compensation.compensation_list, name="compensation_list"),
+    path("ersattning/betala/", compensation.compensation_pay, name="compensation_pay"),
+    path("ersattning/regler/", compensation.rate_list, name="rate_list"),
+]

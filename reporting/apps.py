@@ -4,3 +4,33 @@ from django.apps import AppConfig
 class ReportingConfig(AppConfig):
     name = "reporting"
     verbose_name = "Rapporter"
+
+    def ready(self) -> None:
+        register_navigation()
+
+
+def register_navigation() -> None:
+    """Reporting's items in the shared menu (core.navigation), placed among the others by
+    order."""
+    from django.utils.translation import gettext_lazy as _
+
+    from core.models import Role
+    from core.navigation import NavItem, register_nav_item
+
+    for item in (
+        NavItem(
+            _("Rapporter"),
+            "reporting:list",
+            frozenset({Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER}),
+            _("Beställ, följ och ladda ner rapporter; skriv texterna och lämna in."),
+            order=40,
+        ),
+        NavItem(
+            _("Att rapportera"),
+            "deadlines:overview",
+            frozenset({Role.CBHV, Role.FINANCE}),
+            _("Rapporter och bidrag med sista dag: vad som är öppet, inlämnat och försenat."),
+            order=50,
+        ),
+    ):
+        register_nav_item(item)

@@ -16,33 +16,34 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from celery import shared_task
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.models import Membership, Role, User
+from core.models import Membership, User
 from core.scoping import scope_of
-from funding.models import Application, ApplicationQuerySet, Funder, Grant
+from funding.models import Application, ApplicationQuerySet, Grant
 from reporting.models import ReminderSent, ReportKind, ReportRun
+from reporting.permissions import DEADLINE_ROLES
+from reporting.subjects import GRANT_REPORT_KINDS, KIND_FUNDER
 
 logger = logging.getLogger(__name__)
 
-# Who sees the deadlines and gets the reminders (issue 18, item 9).
-DEADLINE_ROLES = (Role.CBHV, Role.FINANCE)
 # Days before the due date; each is sent once. Largest first (see `_threshold`).
 REMINDER_DAYS = (30, 7, 1)
-# The page the reminders link to (deadline_urls.page_urlpatterns, included as "deadlines").
+# The page the reminders link to (reporting.urls.deadline_urlpatterns, included as "deadlines").
 PAGE_URL_NAME = "deadlines:overview"
 
 
@@ -73,11 +74,7 @@ class DeadlineStatus:
 
 
 # The grants whose funder asks for a report, and the report kind that answers it.
-REPORTING_FUNDERS: dict[str, ReportKind] = {
-    Funder.SOCIALSTYRELSEN: ReportKind.SOCIALSTYRELSEN,
-    Funder.SKL: ReportKind.SKL,
-}
-GRANT_REPORT_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.SKL)
+REPORTING_FUNDERS: dict[str, ReportKind] = {funder: kind for kind, funder in KIND_FUNDER.items()}
 
 
 @dataclass(frozen=True)
@@ -106,6 +103,83 @@ class Deadline:
     def sort_key(self) -> tuple[str, str, str]:
         """Due date first; a unique total order (the API's cursor relies on it)."""
         return (self.due.isoformat(), self.subject, self.key)
+
+    @property
+    def position(self) -> str:
+        """The sort key as one string, the API's cursor position: joined by a character that
+        sorts before any a subject or key holds, so it orders as the sort key does."""
+        return POSITION_SEPARATOR.join(self.sort_key)
+
+
+POSITION_SEPARATOR = "\x01"
+POSITION = re.compile(r"\d{4}-\d{2}-\d{2}\x01.*\x01.+", re.DOTALL)
+
+
+def matching(
+    deadlines: Iterable[Deadline],
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    organisation: uuid.UUID | None = None,
+) -> list[Deadline]:
+    """The deadlines of a status, a kind and an organisation (each when given), in order."""
+    return [
+        d
+        for d in deadlines
+        if status in (None, d.status)
+        and kind in (None, d.kind)
+        and organisation in (None, d.organisation)
+    ]
+
+
+class SortedDeadlines:
+    """Deadlines shaped like the QuerySet that core's CursorPagination pages: it orders them by
+    `position`, keeps those past a cursor's position and slices. So `GET /api/v1/deadlines/`
+    is paged like every other collection (the same links and `page_size`, a page that stays
+    put when an earlier deadline is added), although deadlines are computed, not rows.
+
+    Positions are unique, so every cursor this list hands out names one; a cursor without a
+    position, or with one that is not a deadline's, is forged: a ValidationError, which core's
+    pagination answers with 404 as for any invalid cursor."""
+
+    def __init__(
+        self,
+        deadlines: Iterable[Deadline],
+        *,
+        after_cursor: bool = False,  # the request carries a cursor
+        descending: bool = False,
+        positioned: bool = False,  # kept past a cursor's position
+    ) -> None:
+        self._rows = sorted(deadlines, key=lambda d: d.position, reverse=descending)
+        self._after_cursor = after_cursor
+        self._descending = descending
+        self._positioned = positioned
+
+    def order_by(self, *fields: str) -> SortedDeadlines:
+        if fields not in (("position",), ("-position",)):
+            raise ValueError(f"deadlines are ordered by position, not {fields}")
+        return SortedDeadlines(
+            self._rows, after_cursor=self._after_cursor, descending=fields[0].startswith("-")
+        )
+
+    def filter(self, **lookup: str) -> SortedDeadlines:
+        ((name, value),) = lookup.items()
+        if name not in ("position__gt", "position__lt"):
+            raise ValueError(f"deadlines are filtered by position, not {name}")
+        if not isinstance(value, str) or not POSITION.fullmatch(value):
+            raise ValidationError("not a deadline's position")
+        after = name == "position__gt"
+        return SortedDeadlines(
+            [d for d in self._rows if (d.position > value if after else d.position < value)],
+            after_cursor=self._after_cursor,
+            descending=self._descending,
+            positioned=True,
+        )
+
+    def __getitem__(self, index: slice) -> list[Deadline]:
+        if self._after_cursor and not self._positioned:
+            raise ValidationError("a cursor without a position")
+        return self._rows[index]
 
 
 # --- Which centres had fixed compensation in a year -------------------------------------------
@@ -283,10 +357,7 @@ def _record_once(key: str, days_before: int, recipients: int) -> bool:
 
 
 def _page_link() -> str:
-    try:
-        return settings.SITE_URL + reverse(PAGE_URL_NAME)
-    except NoReverseMatch:
-        return ""
+    return settings.SITE_URL + reverse(PAGE_URL_NAME)
 
 
 def _days_text(days_left: int) -> str:
@@ -307,7 +378,6 @@ def reminder_message(
         "subject": deadline.subject,
         "due": due,
     }
-    link = _page_link()
     lines = [
         _("%(title)s för %(subject)s ska vara klar senast %(due)s (%(when)s).")
         % {
@@ -318,9 +388,11 @@ def reminder_message(
         },
         _("Den är ännu inte markerad som inlämnad i Hembesök."),
     ]
-    if link:
-        lines.append(_("Se allt som ska rapporteras: %s") % link)
-    lines += ["", _("Du får detta som CBHV eller ekonomi i organisationen.")]
+    lines += [
+        _("Se allt som ska rapporteras: %s") % _page_link(),
+        "",
+        _("Du får detta som CBHV eller ekonomi i organisationen."),
+    ]
     return EmailMessage(
         subject=subject,
         body="\n".join(lines),
@@ -360,9 +432,3 @@ def send_deadline_reminders(today: datetime.date | None = None) -> int:
             queued += 1
             logger.info("Deadline reminder queued: %s, %d days before", deadline.key, days)
     return queued
-
-
-@shared_task(name="reporting.send_deadline_reminders", acks_late=True)
-def send_deadline_reminders_task() -> int:
-    """Daily from beat. Safe to run twice or on two workers: each reminder is sent once."""
-    return send_deadline_reminders()

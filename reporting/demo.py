@@ -24,8 +24,9 @@ from __future__ import annotations
 from core.demo import OREBRO
 from core.models import Organisation, User
 from funding.models import Funder, Grant
-from reporting import services
+from reporting import runs, selectors, services
 from reporting.models import ReportKind, ReportRun, RunStatus
+from reporting.subjects import Subject
 
 MARK = "(Exempeltext i demodata.)"
 
@@ -109,26 +110,24 @@ def seed() -> None:
 
 def _submit(cbhv: User, kind: str, grant: Grant, texts: dict[str, str]) -> None:
     """CBHV writes the missing sections, requests the report, renders it and submits it."""
-    subject = services.Subject(kind, grant.organisation, grant.year, grant)
-    if services.is_submitted(subject):
+    subject = Subject(kind, grant.organisation, grant.year, grant)
+    if selectors.is_submitted(subject):
         return
-    current = services.current_narratives(subject)
-    for section, text in texts.items():
-        if section not in current or not current[section].text.strip():
-            services.narrative_save(
-                cbhv,
-                kind=kind,
-                organisation=grant.organisation,
-                year=grant.year,
-                grant=grant,
-                section=section,
-                text=text,
-            )
-    run, _created = services.report_request(cbhv, kind, grant.year, grant=grant.pk)
+    current = selectors.current_narratives(subject)
+    services.narrative_save(
+        user=cbhv,
+        subject=subject,
+        texts={
+            section: text
+            for section, text in texts.items()
+            if section not in current or not current[section].text.strip()
+        },
+    )
+    run, _created = services.report_request(user=cbhv, kind=kind, year=grant.year, grant=grant.pk)
     # Rendered here rather than by a worker: the seed submits it in the same transaction. The
     # task enqueued after commit then finds the run done and does nothing.
-    services.run_report_body(run.pk)
+    runs.run_report_body(run.pk)
     run = ReportRun.objects.get(pk=run.pk)
     if run.status != RunStatus.DONE:
         raise RuntimeError(f"The demo's {kind} report {grant.reference} failed: {run.error}")
-    services.report_submit(cbhv, run)
+    services.report_submit(user=cbhv, run=run)

@@ -1,6 +1,7 @@
 """Finance exports and the auditor bundle (DOMAIN.md 4.3 and 5; issue 18 items 6 and 8).
 
-Each table is built once, as columns and rows of plain Python values (`Table`), by one
+The figures come from `reporting.selectors` (its `exports` module); this module only lays them
+out. Each table is built once, as columns and rows of plain Python values (`Table`), by one
 function per table; the writers turn the same rows into an XLSX sheet (numeric cells with an
 explicit number format, date cells) or a CSV file the way Swedish Excel opens it (UTF-8 with
 BOM, semicolons, decimal comma, CRLF). Every text cell goes through `safe_text()`, so a name or
@@ -9,7 +10,7 @@ reference beginning with `= + - @`, tab or CR is never run as a formula (OWASP C
 The outputs hold money and aggregates only: no child, no identity number. Free text typed by
 users (references, purposes, reasons, decision comments) has anything shaped like a valid
 personnummer or samordningsnummer masked, in case one was typed there by mistake. Every table
-costs a fixed number of queries, whatever its length (names resolved in one query per type).
+costs the fixed number of queries of its selector, whatever its length.
 """
 
 from __future__ import annotations
@@ -21,14 +22,11 @@ import hashlib
 import io
 import uuid
 import zipfile
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -40,29 +38,15 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from core.exceptions import Conflict
-from core.models import Centre, Organisation, Partner
-from core.money import ZERO
-from funding import ledger
-from funding.allocation import fixed_reference
-from funding.compensation import statements
-from funding.models import (
-    Account,
-    Application,
-    ApplicationTransition,
-    CniValue,
-    Grant,
-    LedgerLeg,
-    LedgerTransaction,
-    RecipientType,
-    TxKind,
-    Weighting,
-)
-from funding.services import scheme_in_force
-from reporting import storage
+from reporting import selectors, storage
 from reporting.models import ReportKind, ReportRun
 from reporting.renderers import Rendered
+from reporting.subjects import Subject, preliminary_reason
 from visits.identity import MASK as MASK  # re-exported: what a masked number reads as
 from visits.identity import mask_identities
+
+if TYPE_CHECKING:
+    from funding.models import Grant
 
 scrub = mask_identities  # every free-text field of an export goes through it
 
@@ -239,42 +223,6 @@ def write_zip(run: ReportRun, files: Sequence[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-# --- Selectors --------------------------------------------------------------------------------
-def ledger_transactions(grants: Iterable[Grant] | QuerySet[Grant]) -> QuerySet[LedgerTransaction]:
-    """The grants' ledger rows, by grant reference and oldest first, with what a row shows
-    (`ledger.transaction_amount()` reads the prefetched legs). The same shape as the ledger
-    API's `_transactions()`, plus the grant."""
-    return (
-        LedgerTransaction.objects.filter(grant__in=grants)
-        .select_related("created_by", "grant")
-        .prefetch_related(Prefetch("legs", queryset=LedgerLeg.objects.order_by("id")))
-        .order_by("grant__reference", "grant_id", "created_at", "id")
-    )
-
-
-def recipient_names(pairs: Iterable[tuple[str, uuid.UUID | None]]) -> dict[uuid.UUID, str]:
-    """The names of ledger recipients: one query per recipient type that occurs."""
-    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
-    for recipient_type, recipient_id in pairs:
-        if recipient_type and recipient_id is not None:
-            wanted[recipient_type].add(recipient_id)
-    models: dict[str, type[Centre] | type[Partner] | type[Organisation]] = {
-        RecipientType.CENTRE: Centre,
-        RecipientType.PARTNER: Partner,
-        RecipientType.ORGANISATION: Organisation,
-    }
-    names: dict[uuid.UUID, str] = {}
-    for recipient_type, ids in sorted(wanted.items()):
-        model = models.get(recipient_type)
-        if model is not None:
-            names.update(model.objects.filter(pk__in=ids).values_list("pk", "name"))
-    return names
-
-
-def _grants_of_year(run: ReportRun) -> QuerySet[Grant]:
-    return Grant.objects.filter(organisation_id=run.organisation_id, year=run.year)
-
-
 # --- Tables -----------------------------------------------------------------------------------
 def compensation_table(organisation_id: uuid.UUID, year: int) -> Table:
     """The compensation statements per centre and month (API.md `GET /api/v1/compensation/`)."""
@@ -289,7 +237,7 @@ def compensation_table(organisation_id: uuid.UUID, year: int) -> Table:
             row.total,
             row.locked,
         )
-        for row in statements(organisation_id, year)
+        for row in selectors.compensation_statements(organisation_id, year)
     ]
     return Table(
         title=_("Ersättning"),
@@ -327,107 +275,55 @@ LEDGER_COLUMNS = (
 )
 
 
-def _ledger_rows(
-    grants: Iterable[Grant] | QuerySet[Grant],
-) -> list[tuple[LedgerTransaction, tuple[Any, ...]]]:
-    """Each ledger row of the grants with its journal line (`LEDGER_COLUMNS`)."""
-    transactions = list(ledger_transactions(grants))
-    names = recipient_names((tx.recipient_type, tx.recipient_id) for tx in transactions)
-    number = {tx.pk: index for index, tx in enumerate(transactions, start=1)}
-    return [
-        (
-            tx,
-            (
-                number[tx.pk],
-                tx.grant.reference,
-                tx.date,
-                tx.get_kind_display(),
-                tx.get_category_display() if tx.category else None,
-                tx.get_recipient_type_display() if tx.recipient_type else None,
-                names.get(tx.recipient_id) if tx.recipient_id else None,
-                *ledger.transaction_parts(tx),
-                scrub(tx.reference) or None,
-                number.get(tx.reverses_id) if tx.reverses_id else None,
-                tx.created_by.username,
-                tx.created_at,
-            ),
-        )
-        for tx in transactions
-    ]
+def _journal_row(line: selectors.JournalLine) -> tuple[Any, ...]:
+    return (
+        line.number,
+        line.grant,
+        line.date,
+        line.kind,
+        line.category,
+        line.recipient_type,
+        line.recipient,
+        line.movement,
+        line.commitment,
+        scrub(line.reference) or None,
+        line.reverses,
+        line.created_by,
+        line.created_at,
+    )
 
 
-def ledger_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
+def _journal(lines: Iterable[selectors.JournalLine]) -> Table:
+    return Table(
+        title=_("Huvudbok"),
+        file_name="huvudbok.csv",
+        columns=LEDGER_COLUMNS,
+        rows=[_journal_row(line) for line in lines],
+    )
+
+
+def ledger_table(grants: Iterable[Grant]) -> Table:
     """The ledger journal: amounts signed as API.md (receipts positive; payouts, carry-overs
     and repayments negative; allocations show their commitment). Rows are numbered so that a
     reversal can name the row it reverses without an internal id."""
-    return _journal([row for _tx, row in _ledger_rows(grants)])
+    return _journal(selectors.journal(grants))
 
 
-def _journal(rows: list[tuple[Any, ...]]) -> Table:
-    return Table(title=_("Huvudbok"), file_name="huvudbok.csv", columns=LEDGER_COLUMNS, rows=rows)
-
-
-def allocations_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
+def allocations_table(grants: Iterable[Grant]) -> Table:
     """Per grant and recipient: what is allocated (net of reversals), what has been paid against
     it (fixed compensation and partner transfers, as the ledger bounds them) and what is left."""
-    grant_list = list(grants)
-    references = {grant.pk: grant.reference for grant in grant_list}
-    allocations = (
-        LedgerTransaction.objects.filter(grant__in=grant_list, kind=TxKind.ALLOCATION)
-        .order_by("created_at", "id")
-        .values_list("grant_id", "recipient_type", "recipient_id", "reference")
-    )
-    purposes: dict[tuple[uuid.UUID, str, uuid.UUID], list[str]] = {}
-    for grant_id, recipient_type, recipient_id, reference in allocations:
-        if recipient_id is None:  # an allocation always has a recipient
-            continue
-        found = purposes.setdefault((grant_id, recipient_type, recipient_id), [])
-        if reference and reference not in found:
-            found.append(reference)
-    sums = (
-        LedgerLeg.objects.filter(
-            transaction__grant__in=grant_list,
-            transaction__recipient_id__isnull=False,
-            account__in=[Account.ALLOCATED, Account.PAID],
+    rows = [
+        (
+            line.grant,
+            line.recipient_type,
+            line.recipient,
+            scrub("; ".join(line.purposes)) or None,
+            line.allocated,
+            line.paid,
+            line.left,
         )
-        .values_list(
-            "transaction__grant_id", "transaction__recipient_type", "transaction__recipient_id"
-        )
-        .annotate(
-            allocated=Coalesce(Sum("amount", filter=Q(account=Account.ALLOCATED)), ZERO),
-            paid=Coalesce(
-                Sum(
-                    "amount",
-                    filter=Q(
-                        account=Account.PAID,
-                        transaction__category__in=list(ledger.ALLOCATION_BOUND),
-                    ),
-                ),
-                ZERO,
-            ),
-        )
-    )
-    figures = {(g, t, r): (allocated, paid) for g, t, r, allocated, paid in sums}
-    names = recipient_names((t, r) for _g, t, r in purposes)
-    keys = sorted(
-        purposes,
-        key=lambda k: (references[k[0]], str(k[0]), k[1], names.get(k[2], ""), str(k[2])),
-    )
-    rows = []
-    for key in keys:
-        grant_id, recipient_type, recipient_id = key
-        allocated, paid = figures.get(key, (ZERO, ZERO))
-        rows.append(
-            (
-                references[grant_id],
-                RecipientType(recipient_type).label,
-                names.get(recipient_id),
-                scrub("; ".join(purposes[key])) or None,
-                allocated,
-                paid,
-                allocated - paid,
-            )
-        )
+        for line in selectors.allocation_lines(grants)
+    ]
     return Table(
         title=_("Fördelningar"),
         file_name="fordelningar.csv",
@@ -444,88 +340,32 @@ def allocations_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
     )
 
 
-def _fixed_years(grant: Grant) -> dict[str, int]:
-    """Purpose → year of the fixed allocations that may sit on `grant` (`Fast ersättning
-    <year>`): the grant's own year and its neighbours (a pool may be posted for another year)."""
-    return {fixed_reference(year): year for year in (grant.year - 1, grant.year, grant.year + 1)}
-
-
 def allocation_decisions_table(grant: Grant) -> Table:
     """Each allocation of the grant (and each reversal of one), as decided. A fixed allocation
     also shows what decided its amount: the centre's child CNI and listed children 0–5 as they
     stood when it was posted, and the weight under the year's weighting (left empty when the
     scheme was changed after the posting, so the weighting then is not known)."""
-    transactions = list(
-        LedgerTransaction.objects.filter(grant=grant)
-        .filter(
-            Q(kind=TxKind.ALLOCATION) | Q(kind=TxKind.REVERSAL, reverses__kind=TxKind.ALLOCATION)
-        )
-        .select_related("created_by", "reverses")
-        .prefetch_related(Prefetch("legs", queryset=LedgerLeg.objects.order_by("id")))
-        .order_by("created_at", "id")
-    )
-    names = recipient_names((tx.recipient_type, tx.recipient_id) for tx in transactions)
-    number = {tx.pk: index for index, tx in enumerate(transactions, start=1)}
-    fixed_years = _fixed_years(grant)
-
-    def fixed_year(tx: LedgerTransaction) -> int | None:
-        original = tx.reverses if tx.kind == TxKind.REVERSAL and tx.reverses else tx
-        if original.recipient_type != RecipientType.CENTRE:
-            return None
-        return fixed_years.get(original.reference)
-
-    fixed_centres = {
-        tx.recipient_id
-        for tx in transactions
-        if tx.recipient_id is not None and fixed_year(tx) is not None
-    }
-    cni_values: dict[uuid.UUID, list[CniValue]] = defaultdict(list)
-    for value in CniValue.objects.child_cni().filter(centre_id__in=fixed_centres):
-        cni_values[value.centre_id].append(value)
-    years = sorted({year for tx in transactions if (year := fixed_year(tx)) is not None})
-    schemes = {
-        year: scheme_in_force(organisation_id=grant.organisation_id, year=year) for year in years
-    }
-
-    def cni_at(centre_id: uuid.UUID, moment: datetime.datetime) -> CniValue | None:
-        # What `CniValue.objects.current_for()` answered at `moment`.
-        known = [v for v in cni_values.get(centre_id, []) if v.created_at <= moment]
-        return max(known, key=lambda v: (v.reference_date, v.created_at), default=None)
-
     rows = []
-    for tx in transactions:
-        year = fixed_year(tx)
-        cni: CniValue | None = None
-        weight: Decimal | None = None
-        weighting: str | None = None
-        if year is not None and tx.recipient_id is not None:
-            posted = tx.reverses if tx.kind == TxKind.REVERSAL and tx.reverses else tx
-            cni = cni_at(tx.recipient_id, posted.created_at)
-            scheme = schemes[year]
-            if cni is not None and (scheme.pk is None or scheme.updated_at <= posted.created_at):
-                weighting = str(Weighting(scheme.weighting).label)
-                if scheme.weighting == Weighting.CNI:
-                    weight = cni.value
-                elif cni.listed_children:
-                    weight = cni.value * cni.listed_children
+    for decision in selectors.allocation_decisions(grant):
+        cni = decision.cni
         rows.append(
             (
-                number[tx.pk],
-                tx.date,
-                tx.get_kind_display(),
-                tx.get_recipient_type_display() if tx.recipient_type else None,
-                names.get(tx.recipient_id) if tx.recipient_id else None,
-                scrub(tx.reference) or None,
-                ledger.transaction_amount(tx),
-                number.get(tx.reverses_id) if tx.reverses_id else None,
-                year,
+                decision.number,
+                decision.date,
+                decision.kind,
+                decision.recipient_type,
+                decision.recipient,
+                scrub(decision.reference) or None,
+                decision.amount,
+                decision.reverses,
+                decision.fixed_year,
                 cni.value if cni is not None else None,
                 cni.listed_children if cni is not None else None,
                 f"{cni.source}, {cni.reference_date:%Y-%m-%d}" if cni is not None else None,
-                weighting,
-                weight,
-                tx.created_by.username,
-                tx.created_at,
+                decision.weighting,
+                decision.weight,
+                decision.created_by,
+                decision.created_at,
             )
         )
     return Table(
@@ -553,40 +393,20 @@ def allocation_decisions_table(grant: Grant) -> Table:
     )
 
 
-def _fixed_applications(grant: Grant) -> QuerySet[Application]:
-    """The applications behind the grant's fixed allocations: for each centre allocated fixed
-    money, its application for the year the allocation was for."""
-    fixed_years = _fixed_years(grant)
-    pairs = set(
-        LedgerTransaction.objects.filter(
-            grant=grant,
-            kind=TxKind.ALLOCATION,
-            recipient_type=RecipientType.CENTRE,
-            reference__in=list(fixed_years),
-        ).values_list("recipient_id", "reference")
-    )
-    match = Q(pk__in=[])
-    for centre_id, reference in sorted(pairs, key=str):
-        match |= Q(centre_id=centre_id, year=fixed_years[reference])
-    return Application.objects.filter(match)
-
-
-def application_decisions_table(applications: QuerySet[Application]) -> Table:
+def application_decisions_table(decisions: Iterable[selectors.ApplicationDecision]) -> Table:
     rows = [
         (
-            application.centre.name,
-            application.year,
-            application.get_status_display(),
-            application.submitted_at,
-            application.decided_by.username if application.decided_by else None,
-            application.decided_at,
-            application.effective_from,
-            application.withdrawn_on,
-            scrub(application.decision_comment) or None,
+            decision.centre,
+            decision.year,
+            decision.status,
+            decision.submitted_at,
+            decision.decided_by,
+            decision.decided_at,
+            decision.effective_from,
+            decision.withdrawn_on,
+            scrub(decision.decision_comment) or None,
         )
-        for application in applications.select_related("centre", "decided_by").order_by(
-            "centre__name", "year", "id"
-        )
+        for decision in decisions
     ]
     return Table(
         title=_("Ansökningar"),
@@ -606,22 +426,10 @@ def application_decisions_table(applications: QuerySet[Application]) -> Table:
     )
 
 
-def application_events_table(applications: QuerySet[Application]) -> Table:
-    transitions = (
-        ApplicationTransition.objects.filter(application__in=applications)
-        .select_related("application__centre", "by")
-        .order_by("application__centre__name", "application__year", "application_id", "at", "id")
-    )
+def application_events_table(events: Iterable[selectors.ApplicationEvent]) -> Table:
     rows = [
-        (
-            event.application.centre.name,
-            event.application.year,
-            event.get_kind_display(),
-            event.by.username,
-            event.at,
-            scrub(event.comment) or None,
-        )
-        for event in transitions
+        (event.centre, event.year, event.kind, event.by, event.at, scrub(event.comment) or None)
+        for event in events
     ]
     return Table(
         title=_("Ansökningshändelser"),
@@ -638,31 +446,28 @@ def application_events_table(applications: QuerySet[Application]) -> Table:
     )
 
 
-def grants_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
+def grants_table(grants: Iterable[Grant]) -> Table:
     """One row per grant with its figures from the ledger (API.md `GET /api/v1/grants/{id}/`):
     the summary the journal's rows add up to."""
-    ids = [grant.pk for grant in grants]
-    rows = []
-    for grant in ledger.with_figures(Grant.objects.filter(pk__in=ids)).order_by("reference"):
-        state = ledger.figures(grant)
-        rows.append(
-            (
-                grant.reference,
-                grant.get_funder_display(),
-                grant.year,
-                grant.received_on,
-                grant.use_by,
-                state.amount,
-                state.allocated,
-                state.paid_out,
-                state.carried_over,
-                state.repaid,
-                state.balance,
-                state.unused,
-                state.repayment_due,
-                _("Avslutat") if state.closed else _("Öppet"),
-            )
+    rows = [
+        (
+            line.reference,
+            line.funder,
+            line.year,
+            line.received_on,
+            line.use_by,
+            line.figures.amount,
+            line.figures.allocated,
+            line.figures.paid_out,
+            line.figures.carried_over,
+            line.figures.repaid,
+            line.figures.balance,
+            line.figures.unused,
+            line.figures.repayment_due,
+            _("Avslutat") if line.figures.closed else _("Öppet"),
         )
+        for line in selectors.grant_lines(grants)
+    ]
     return Table(
         title=_("Bidrag"),
         file_name="bidrag.csv",
@@ -689,7 +494,7 @@ def grants_table(grants: Iterable[Grant] | QuerySet[Grant]) -> Table:
 def finance_tables(run: ReportRun) -> list[Table]:
     """The tables of the yearly finance export, for the run's organisation and year: the
     grants' figures, the compensation statements, the journal and the allocations."""
-    grants = list(_grants_of_year(run))
+    grants = selectors.grants_of_year(run.organisation_id, run.year)
     return [
         grants_table(grants),
         compensation_table(run.organisation_id, run.year),
@@ -720,26 +525,6 @@ README_NAME = "LASMIG.txt"
 AFTER_SUBMISSION_NAME = "efter-inlamning.csv"
 
 
-def submitted_report(grant: Grant) -> ReportRun:
-    """The grant's submitted report (återrapportering or SKL final report), else Conflict."""
-    submitted = (
-        ReportRun.objects.filter(
-            grant=grant,
-            organisation_id=grant.organisation_id,
-            kind__in=list(REPORT_FILE_NAMES),
-            submitted_at__isnull=False,
-        )
-        .select_related("submitted_by")
-        .order_by("-submitted_at")
-        .first()
-    )
-    if submitted is None or not submitted.file_name:
-        raise Conflict(
-            _("Bidragets rapport måste vara inskickad innan revisionsunderlaget kan skapas.")
-        )
-    return submitted
-
-
 def checksum_manifest(files: Sequence[tuple[str, bytes]]) -> bytes:
     """`sha256sum`'s own format, so that `sha256sum -c sha256sums.txt` verifies the extracted
     files as they are (no BOM, no CR, no size column: each of those breaks it)."""
@@ -759,7 +544,7 @@ def _readme(
     after: Table,
     descriptions: Sequence[tuple[str, str]],
 ) -> bytes:
-    state = ledger.figures(grant)
+    state = selectors.grant_figures(grant)
     assert report.submitted_at is not None  # `submitted_report()` found it submitted
     submitted = _local(report.submitted_at)
     made = _local(run.created_at) if run.created_at else None
@@ -845,33 +630,31 @@ def render_auditor_bundle(run: ReportRun, narratives: Mapping[str, str]) -> Rend
     allocation decisions and the application decisions behind the fixed allocations, a README
     with the grant's figures and what is frozen and what is today's, and a checksum manifest
     that `sha256sum -c` verifies."""
-    from reporting.services import Subject, preliminary_reason
-
-    if run.grant_id is None:
+    grant = selectors.run_grant(run)
+    if grant is None:
         raise Conflict(_("Revisionsunderlaget gäller ett bidrag."))
-    grant = Grant.objects.select_related("organisation").get(pk=run.grant_id)
     reason = preliminary_reason(Subject(run.kind, grant.organisation, run.year, grant=grant))
     if reason:
         raise Conflict(
             _("Revisionsunderlaget görs för ett avslutat bidrag. %(reason)s") % {"reason": reason}
         )
-    report = submitted_report(grant)
+    report = selectors.submitted_report(grant)
     pdf = storage.read(report.file_name)
     if report.sha256 and hashlib.sha256(pdf).hexdigest() != report.sha256:
         raise Conflict(_("Den inskickade rapportens fil stämmer inte med sin kontrollsumma."))
     assert report.submitted_at is not None  # `submitted_report()` found it submitted
-    applications = _fixed_applications(grant)
-    journal = _ledger_rows([grant])
+    applications = selectors.fixed_applications(grant)
+    journal = selectors.journal([grant])
     after = Table(
         title=_("Efter inlämningen"),
         file_name=AFTER_SUBMISSION_NAME,
         columns=LEDGER_COLUMNS,
-        rows=[row for tx, row in journal if tx.created_at > report.submitted_at],
+        rows=[_journal_row(line) for line in journal if line.created_at > report.submitted_at],
     )
     report_name = REPORT_FILE_NAMES[ReportKind(report.kind)]
     tables: list[tuple[Table, str]] = [
         (
-            _journal([row for _tx, row in journal]),
+            _journal(journal),
             _("bidragets huvudbok, alla rader som de var när underlaget skapades."),
         ),
         (
@@ -888,10 +671,13 @@ def render_auditor_bundle(run: ReportRun, narratives: Mapping[str, str]) -> Rend
         ),
         (allocation_decisions_table(grant), _("bidragets fördelningsbeslut.")),
         (
-            application_decisions_table(applications),
+            application_decisions_table(selectors.application_decisions(applications)),
             _("besluten om fast ersättning bakom fördelningarna."),
         ),
-        (application_events_table(applications), _("ansökningarnas händelser.")),
+        (
+            application_events_table(selectors.application_events(applications)),
+            _("ansökningarnas händelser."),
+        ),
     ]
     files: list[tuple[str, bytes]] = [
         (report_name, pdf),

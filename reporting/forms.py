@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.dates import MAX_YEAR, MIN_YEAR
 from core.forms import ServiceForm
-from reporting.services import NARRATIVE_MAX_LENGTH
+from reporting.narratives import NARRATIVE_MAX_LENGTH
 
 Choices = list[tuple[Any, Any]]
 

@@ -8,6 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 from reporting.models import ReportKind
 
+# The longest text a section takes (the form's `max_length` and the service's check).
+NARRATIVE_MAX_LENGTH = 20_000
+
 # kind → [(section key, heading)]; the headings are the funder's questions.
 SECTIONS: dict[str, list[tuple[str, str]]] = {
     ReportKind.SOCIALSTYRELSEN: [

@@ -22,10 +22,11 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from core.money import format_money
-from reporting import charts, selectors, services, suppression
+from reporting import charts, selectors, suppression
 from reporting.models import ReportKind, ReportRun
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
+from reporting.subjects import Subject, preliminary_reason
 from visits.identity import mask_identities
 
 PDF = "application/pdf"
@@ -35,7 +36,7 @@ CATEGORY_LABELS = {
     "partner_transfer": "Överföring till samverkansparter",
     "coordination": "Egen samordning",
 }
-# Who submits each report in Hembesök (reporting.services: the role that writes its texts).
+# Who submits each report in Hembesök (reporting.permissions: the role that writes its texts).
 SUBMITTED_BY = {
     ReportKind.SOCIALSTYRELSEN: "CBHV",
     ReportKind.SKL: "CBHV",
@@ -114,7 +115,7 @@ def _local_fetcher() -> Any:
 def _render(template: str, run: ReportRun, context: dict[str, Any]) -> Rendered:
     # While the report's period is open (the grant not closed, the year not over) every page
     # says "Preliminär" (API.md "Money at the edges"); the rule is `preliminary_reason`'s.
-    preliminary = services.preliminary_reason(services.Subject.of(run))
+    preliminary = preliminary_reason(Subject.of(run))
     context = {
         "generated": timezone.localdate(),
         "preliminary": preliminary,

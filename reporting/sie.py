@@ -81,6 +81,7 @@ from core.exceptions import Conflict
 from funding.models import Account, Grant, LedgerTransaction, TxKind
 from reporting.models import ReportRun, SieAccount
 from reporting.renderers import Rendered
+from reporting.selectors import ledger_transactions, recipient_names
 from visits.identity import mask_identities
 
 # Served as bytes to be imported, not read: a `text/plain; charset=IBM437` label is honoured
@@ -236,10 +237,6 @@ def _voucher_text(
 def grant_vouchers(grant: Grant, chart: Mapping[str, ChartAccount]) -> list[Voucher]:
     """One voucher per ledger transaction of the grant, in date order, its legs on the chart's
     accounts (a fixed number of queries, whatever the ledger's length)."""
-    # Imported here: the admin imports this module for the default chart, and web workers need
-    # not load the spreadsheet writers of `exports`.
-    from reporting.exports import ledger_transactions, recipient_names
-
     transactions = sorted(
         ledger_transactions([grant]), key=lambda tx: (tx.date, tx.created_at, str(tx.pk))
     )

@@ -1,4 +1,5 @@
-"""Celery tasks of the report runs: thin wrappers around `reporting.services`.
+"""Celery tasks: thin wrappers around `reporting.runs` (the report runs) and
+`reporting.deadlines` (the reminders).
 
 `run_report` gets the run's id only; everything else is read from the database in the worker.
 It acknowledges late (a lost worker's message is delivered again; the body is idempotent) and
@@ -11,7 +12,7 @@ from typing import Any
 
 from celery import shared_task
 
-from reporting import services
+from reporting import deadlines, runs
 
 MAX_RETRIES = 3
 RETRY_BASE_SECONDS = 5
@@ -26,12 +27,12 @@ def retry_countdown(retries: int) -> int:
 def run_report(self: Any, run_id: str) -> str:
     try:
         # A retry takes over the run its own earlier attempt left running.
-        return services.run_report_body(run_id, takeover=self.request.retries > 0)
-    except services.TRANSIENT_ERRORS as exc:
+        return runs.run_report_body(run_id, takeover=self.request.retries > 0)
+    except runs.TRANSIENT_ERRORS as exc:
         retries = self.request.retries
         if retries >= self.max_retries:
-            services.run_give_up(run_id)
-            return services.Outcome.FAILED
+            runs.run_give_up(run_id)
+            return runs.Outcome.FAILED
         if self.request.is_eager:
             # No worker to come back later (development without Redis): try again at once.
             return str(run_report.apply(args=[run_id], retries=retries + 1, throw=True).get())
@@ -40,4 +41,10 @@ def run_report(self: Any, run_id: str) -> str:
 
 @shared_task(name="reporting.requeue_stuck_runs")
 def requeue_stuck_runs() -> int:
-    return services.requeue_stuck()
+    return runs.requeue_stuck()
+
+
+@shared_task(name="reporting.send_deadline_reminders", acks_late=True)
+def send_deadline_reminders_task() -> int:
+    """Daily from beat. Safe to run twice or on two workers: each reminder is sent once."""
+    return deadlines.send_deadline_reminders()

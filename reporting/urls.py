@@ -1,4 +1,9 @@
-"""Report pages (included under "rapporter/"). Paths carry UUIDs only."""
+"""Report pages (included under "rapporter/"). Paths carry UUIDs only.
+
+`deadline_urlpatterns` is the deadline overview, included under "rapporter/" as well but in
+its own namespace, "deadlines" (`deadlines:overview`, which the menu and the reminder mails
+name): an app's URLs have one namespace, and a namespace nested in "reporting" would rename it.
+"""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -13,4 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<uuid:pk>/lamna-in/", views.run_submit, name="submit"),
     path("<uuid:pk>/forsok-igen/", views.run_retry, name="retry"),
     path("texter/<str:kind>/<int:year>/<uuid:pk>/", views.narratives, name="narratives"),
+]
+
+deadline_urlpatterns: list[URLPattern | URLResolver] = [
+    path("att-rapportera/", views.deadline_overview, name="overview"),
 ]

@@ -1,152 +1,60 @@
 """Report pages: request a report, watch its run (htmx polling, and a plain refresh link),
-download and submit it; write and version the narrative sections (issue 18, item 10).
+download and submit it; write and version the narrative sections (issue 18, item 10); and the
+overview of what is due when (issue 18, item 9).
 
-Each view checks the role first (403 for a role that may never see reports), then finds the
-object within the user's scope (404, exactly like a missing one), then calls one service. The
-rules are in `reporting.services`; the API (`reporting.api.views`) answers the same way.
+Each view checks the role first (403 for a role that may never see it: `reporting.permissions`),
+then finds the object within the user's scope (404, exactly like a missing one:
+`reporting.selectors`), then calls one service (`reporting.services`). The API
+(`reporting.api.views`) answers the same way, with the same rules.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.core.paginator import Page, Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from core.dates import MAX_YEAR, MIN_YEAR
 from core.exceptions import Conflict
-from core.models import Organisation, Role, User
-from core.permissions import request_user as _user
-from core.permissions import require_role as _require_role
-from funding.models import Application, Grant
-from reporting import services, storage
+from core.models import User
+from core.permissions import request_user
+from reporting import permissions, selectors, services
+from reporting.deadlines import DeadlineKind, DeadlineStatus, deadlines_for, matching
+from reporting.downloads import download_response
 from reporting.forms import NarrativeForm, ReportRequestForm
-from reporting.models import CENTRE_KINDS, GRANT_KINDS, ReportKind, ReportRun, RunStatus
+from reporting.models import ReportKind, ReportRun, RunStatus
 from reporting.narratives import SECTIONS
-from reporting.services import Subject
-from visits.access_log import log_without_patient
+from reporting.subjects import Subject
 
 PAGE_SIZE = 25
 POLL_SECONDS = 2
 
 
-# --- Shared with the API ----------------------------------------------------------------------
-def download_name(run: ReportRun) -> str:
-    """kind, year and the grant's reference or the centre's name: never a person."""
-    parts = [run.kind.replace("_", "-"), str(run.year)]
-    if run.grant is not None:
-        parts.append(slugify(run.grant.reference))
-    elif run.centre is not None:
-        parts.append(slugify(run.centre.name))
-    extension = run.file_name.rsplit(".", 1)[-1] if "." in run.file_name else "bin"
-    return "-".join(p for p in parts if p) + "." + extension
-
-
-def download_response(user: User, run: ReportRun) -> FileResponse:
-    """The run's file as an attachment, not cached, not sniffed; the download is logged
-    (without a patient: reports hold aggregates). The caller has checked the user's scope."""
-    try:
-        handle = open(storage.path_of(run.file_name), "rb")  # noqa: SIM115 - FileResponse closes it
-    except FileNotFoundError as exc:  # the store was lost or is not shared with the worker
-        raise Http404 from exc
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=download_name(run),
-        content_type=run.content_type or "application/octet-stream",
-    )
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    log_without_patient(user=user, action="export", what=f"report {run.pk.hex}")
-    return response
-
-
-def visible_runs(user: User) -> QuerySet[ReportRun]:
-    return services.runs_for_user(user).select_related(
-        "organisation", "grant", "centre", "requested_by", "submitted_by"
-    )
-
-
 # --- Helpers ----------------------------------------------------------------------------------
-def _grant_label(grant: Grant) -> str:
-    return f"{grant.get_funder_display()} {grant.reference} ({grant.year})"
-
-
 def _request_form(user: User, data: Any = None) -> ReportRequestForm:
-    kinds = set(services.requestable_kinds(user))
-    scope = user.scope
-    org_ids = scope.organisation_ids(*services.ORGANISATION_ROLES)
-    grants = (
-        Grant.objects.for_user(user).order_by("-year", "funder", "reference") if org_ids else []
-    )
-    centres = services.centres_for_requests(user).order_by("name")
-    organisations = Organisation.objects.filter(pk__in=org_ids).order_by("name")
+    options = selectors.request_options(user=user)
     return ReportRequestForm(
         data,
-        kinds=[(k, label) for k, label in ReportKind.choices if k in kinds],
-        grants=[(str(g.pk), _grant_label(g)) for g in grants],
-        centres=[(str(c.pk), c.name) for c in centres],
-        organisations=[(str(o.pk), o.name) for o in organisations],
+        kinds=[(k, label) for k, label in ReportKind.choices if k in options.kinds],
+        grants=[(str(g.pk), selectors.grant_label(g)) for g in options.grants],
+        centres=[(str(c.pk), c.name) for c in options.centres],
+        organisations=[(str(o.pk), o.name) for o in options.organisations],
         initial={"year": timezone.localdate().year - 1},
     )
 
 
-def _narrative_subjects(user: User) -> list[dict[str, Any]]:
-    """The reports whose texts the user writes or reads, with a link each (two queries)."""
-    scope = user.scope
-    rows: list[dict[str, Any]] = []
-    grants = (
-        Grant.objects.for_user(user)
-        .filter(funder__in=list(services.KIND_FUNDER.values()))
-        .order_by("-year", "reference")
-    )
-    kind_of: dict[str, ReportKind] = {
-        str(funder): kind for kind, funder in services.KIND_FUNDER.items()
-    }
-    for grant in grants:
-        kind = kind_of[grant.funder]
-        rows.append(
-            {
-                "label": f"{ReportKind(kind).label}: {_grant_label(grant)}",
-                "url": reverse("reporting:narratives", args=[kind, grant.year, grant.pk]),
-            }
-        )
-    applications = (
-        Application.objects.filter(
-            Q(centre__organisation_id__in=scope.organisation_ids(*services.ORGANISATION_ROLES))
-            | Q(centre_id__in=scope.centre_ids(Role.CENTRE_MANAGER))
-        )
-        .fixed_in_year()
-        .select_related("centre")
-        .order_by("-year", "centre__name")
-    )
-    for application in applications:
-        rows.append(
-            {
-                "label": f"{ReportKind.HALSOVAL.label}: {application.centre.name} "
-                f"{application.year}",
-                "url": reverse(
-                    "reporting:narratives",
-                    args=[ReportKind.HALSOVAL, application.year, application.centre_id],
-                ),
-            }
-        )
-    return rows
-
-
-def _page_urls(request: HttpRequest, page: Any) -> dict[str, str]:
+def _page_urls(request: HttpRequest, page: Page[ReportRun]) -> dict[str, str]:
     def url(number: int) -> str:
         query = request.GET.copy()
         query["page"] = str(number)
@@ -159,17 +67,16 @@ def _page_urls(request: HttpRequest, page: Any) -> dict[str, str]:
 
 
 def _list_page(request: HttpRequest, form: ReportRequestForm, status: int = 200) -> HttpResponse:
-    user = _user(request)
-    visible_kinds = set(services.requestable_kinds(user))  # the kinds she sees are these too
-    runs = visible_runs(user).order_by("-created_at", "-id")
+    user = request_user(request)
+    visible_kinds = set(permissions.requestable_kinds(user))  # the kinds she sees are these too
     kind = request.GET.get("kind", "")
-    if kind in ReportKind.values:
-        runs = runs.filter(kind=kind)
     year = request.GET.get("year", "")
-    if year.isdigit():
-        runs = runs.filter(year=int(year))
-    paginator = Paginator(runs, PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    runs = selectors.report_runs(
+        user=user,
+        kind=kind if kind in ReportKind.values else None,
+        year=int(year) if year.isdigit() else None,
+    )
+    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "reporting/report_list.html",
@@ -180,42 +87,33 @@ def _list_page(request: HttpRequest, form: ReportRequestForm, status: int = 200)
             "kind": kind,
             "year": year,
             "kinds": [(k, label) for k, label in ReportKind.choices if k in visible_kinds],
-            "narrative_subjects": _narrative_subjects(user),
+            "narrative_subjects": [
+                {
+                    "label": s.label,
+                    "url": reverse("reporting:narratives", args=[s.kind, s.year, s.pk]),
+                }
+                for s in selectors.narrative_subjects(user=user)
+            ],
         },
         status=status,
     )
 
 
 def _run_context(user: User, run: ReportRun) -> dict[str, Any]:
-    subject = Subject.of(run)
     # The submit button is for the role that writes the report's texts, on a done run that is
-    # not yet submitted; what still stands in the way (the period, empty sections, a file made
-    # before either was settled) is said instead of offering a button that can only be refused.
-    may_submit = (
-        run.status == RunStatus.DONE and run.submitted_at is None and services.may_submit(user, run)
-    )
-    preliminary = (
-        services.preliminary_reason(subject)
-        if run.kind in services.SUBMITTABLE_KINDS and run.submitted_at is None
-        else ""
-    )
-    missing: list[str] = []
-    outdated = ""
-    if may_submit:
-        current = services.current_narratives(subject)
-        missing = services.missing_sections(subject, current)
-        if not (preliminary or missing):
-            outdated = services.outdated_reason(run, current)
+    # not yet submitted; what still stands in the way is said instead of offering a button
+    # that can only be refused.
+    state = selectors.submission(user=user, run=run)
     return {
         "run": run,
         "active": run.is_active,
         "poll_seconds": POLL_SECONDS,
-        "can_submit": may_submit and not (preliminary or missing or outdated),
-        "preliminary": preliminary,
-        "missing_sections": missing,
-        "outdated": outdated,
+        "can_submit": state.can_submit,
+        "preliminary": state.preliminary,
+        "missing_sections": state.missing_sections,
+        "outdated": state.outdated,
         "can_retry": run.status == RunStatus.FAILED
-        and run.kind in services.requestable_kinds(user),
+        and run.kind in permissions.requestable_kinds(user),
         "narratives_url": (
             reverse(
                 "reporting:narratives",
@@ -224,33 +122,13 @@ def _run_context(user: User, run: ReportRun) -> dict[str, Any]:
             if run.kind in SECTIONS
             else ""
         ),
-        "subject": subject,
+        "subject": Subject.of(run),
     }
 
 
-def _subject_for_page(user: User, kind: str, year: int, pk: uuid.UUID) -> Subject:
-    """The narrative page's subject, within the user's scope (404 otherwise)."""
-    if kind not in SECTIONS or not MIN_YEAR <= year <= MAX_YEAR:
-        raise Http404
-    if kind in GRANT_KINDS:
-        grant = get_object_or_404(
-            Grant.objects.for_user(user).select_related("organisation"), pk=pk, year=year
-        )
-        if grant.funder != services.KIND_FUNDER.get(ReportKind(kind)):
-            raise Http404
-        subject = Subject(kind, grant.organisation, year, grant=grant)
-    elif kind in CENTRE_KINDS:
-        centre = get_object_or_404(
-            services.centres_for_requests(user).select_related("organisation"), pk=pk
-        )
-        if not services.has_fixed_compensation_in(centre, year):
-            raise Http404  # no fixed compensation that year: no account to write
-        subject = Subject(kind, centre.organisation, year, centre=centre)
-    else:  # pragma: no cover - every kind with sections is a grant or centre kind
-        raise Http404
-    if not services.may_read_subject(user, subject):
-        raise Http404
-    return subject
+def _run_of(user: User, pk: uuid.UUID) -> ReportRun:
+    """One of the user's runs, else 404 (exactly like a missing one)."""
+    return get_object_or_404(selectors.report_runs(user=user), pk=pk)
 
 
 # --- Pages ------------------------------------------------------------------------------------
@@ -258,24 +136,24 @@ def _subject_for_page(user: User, kind: str, year: int, pk: uuid.UUID) -> Subjec
 @require_safe
 def report_list(request: HttpRequest) -> HttpResponse:
     """The user's reports (newest first) and the form to request one."""
-    user = _user(request)
-    _require_role(user, *services.REPORT_ROLES)
+    user = request_user(request)
+    permissions.require(permissions.works_with_reports(user))
     return _list_page(request, _request_form(user))
 
 
 @login_required
 @require_POST
 def report_request_view(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    _require_role(user, *services.REPORT_ROLES)
+    user = request_user(request)
+    permissions.require(permissions.works_with_reports(user))
     form = _request_form(user, request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
             run, created = services.report_request(
-                user,
-                data["kind"],
-                data["year"],
+                user=user,
+                kind=data["kind"],
+                year=data["year"],
                 grant=data.get("grant") or None,
                 centre=data.get("centre") or None,
                 organisation=data.get("organisation") or None,
@@ -298,9 +176,9 @@ def report_request_view(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """A run's state; with htmx (`HX-Request`) only the state region, which polls itself every
     two seconds while the run is queued or running."""
-    user = _user(request)
-    _require_role(user, *services.REPORT_ROLES)
-    run = get_object_or_404(visible_runs(user), pk=pk)
+    user = request_user(request)
+    permissions.require(permissions.works_with_reports(user))
+    run = _run_of(user, pk)
     context = _run_context(user, run)
     if request.headers.get("HX-Request") == "true":
         return render(request, "reporting/run_state_partial.html", context)
@@ -310,8 +188,8 @@ def run_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_safe
 def run_file(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
-    user = _user(request)
-    run = get_object_or_404(visible_runs(user), pk=pk)
+    user = request_user(request)
+    run = _run_of(user, pk)
     if run.status != RunStatus.DONE:
         raise Http404
     return download_response(user, run)
@@ -320,11 +198,11 @@ def run_file(request: HttpRequest, pk: uuid.UUID) -> FileResponse:
 @login_required
 @require_POST
 def run_submit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    user = _user(request)
-    _require_role(user, *services.SUBMIT_ROLES)
-    run = get_object_or_404(visible_runs(user), pk=pk)
+    user = request_user(request)
+    permissions.require(permissions.submits_reports(user))
+    run = _run_of(user, pk)
     try:
-        _run, changed = services.report_submit(user, run)
+        _run, changed = services.report_submit(user=user, run=run)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     except Conflict as exc:
@@ -339,11 +217,11 @@ def run_submit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 def run_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Try a failed report again: a new run of the same request."""
-    user = _user(request)
-    _require_role(user, *services.REPORT_ROLES)
-    run = get_object_or_404(visible_runs(user), pk=pk)
+    user = request_user(request)
+    permissions.require(permissions.works_with_reports(user))
+    run = _run_of(user, pk)
     try:
-        new_run, _created = services.report_retry(user, run)
+        new_run, _created = services.report_retry(user=user, run=run)
     except (ValidationError, Conflict) as exc:
         detail = exc.detail if isinstance(exc, Conflict) else " ".join(exc.messages)
         messages.error(request, detail)
@@ -355,14 +233,17 @@ def run_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def narratives(request: HttpRequest, kind: str, year: int, pk: uuid.UUID) -> HttpResponse:
-    """The written sections of one report: the current text of each, saved as a new version;
-    every version with who wrote it and when."""
-    user = _user(request)
-    _require_role(user, *services.REPORT_ROLES)
-    subject = _subject_for_page(user, kind, year, pk)
-    can_write = services.may_write_narrative(user, subject)
-    frozen = services.is_submitted(subject)
-    current = {s: v.text for s, v in services.current_narratives(subject).items()}
+    """The written sections of one report: the current text of each, saved as a new version
+    (all the changed sections or, when one cannot be saved, none); every version with who
+    wrote it and when."""
+    user = request_user(request)
+    permissions.require(permissions.works_with_reports(user))
+    subject = selectors.narrative_subject(user=user, kind=kind, year=year, pk=pk)
+    if subject is None:
+        raise Http404
+    can_write = permissions.may_write_narrative(user, subject)
+    frozen = selectors.is_submitted(subject)
+    current = {s: v.text for s, v in selectors.current_narratives(subject).items()}
     if request.method == "POST" and not can_write:
         raise PermissionDenied  # finance reads the texts; CBHV or the centre manager writes
     form = NarrativeForm(
@@ -374,31 +255,22 @@ def narratives(request: HttpRequest, kind: str, year: int, pk: uuid.UUID) -> Htt
     if request.method == "POST" and frozen:
         form.add_error(None, _("Rapporten är inlämnad; texterna kan inte ändras."))
     elif request.method == "POST" and form.is_valid():
-        saved = 0
         try:
-            for key in form.changed_data:
-                _version, created = services.narrative_save(
-                    user,
-                    kind=subject.kind,
-                    organisation=subject.organisation,
-                    year=subject.year,
-                    grant=subject.grant,
-                    centre=subject.centre,
-                    section=key,
-                    text=form.cleaned_data[key],
-                )
-                saved += int(created)
+            added = services.narrative_save(
+                user=user,
+                subject=subject,
+                texts={key: form.cleaned_data[key] for key in form.changed_data},
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         except Conflict as exc:
             form.add_error(None, exc.detail)
         else:
-            if saved:
+            if added:
                 messages.success(request, _("Texterna är sparade som en ny version."))
             else:
                 messages.info(request, _("Inget ändrades."))
             return redirect(request.path)
-    versions = list(services.narrative_versions(subject))
     headings = dict(subject.sections)
     runs_url = reverse("reporting:list") + "?" + urlencode({"kind": kind, "year": str(year)})
     return render(
@@ -410,9 +282,59 @@ def narratives(request: HttpRequest, kind: str, year: int, pk: uuid.UUID) -> Htt
             "can_write": can_write and not frozen,
             "frozen": frozen,
             "versions": [
-                {"version": v, "heading": headings.get(v.section, v.section)} for v in versions
+                {"version": v, "heading": headings.get(v.section, v.section)}
+                for v in selectors.narrative_versions(subject)
             ],
             "runs_url": runs_url,
         },
         status=(409 if frozen else 400) if form.errors else 200,
+    )
+
+
+@login_required
+@require_safe
+def deadline_overview(request: HttpRequest) -> HttpResponse:
+    """Every report due in the user's organisations, by due date, overdue ones said in words
+    (CBHV and finance; the same deadlines as `GET /api/v1/deadlines/`)."""
+    user = request_user(request)
+    permissions.require(permissions.sees_deadlines(user))
+    today = timezone.localdate()
+    deadlines = deadlines_for(user, today)
+    counts = Counter(d.status for d in deadlines)
+    status = request.GET.get("status", "")
+    kind = request.GET.get("kind", "")
+    query = {
+        **({"status": status} if status in DeadlineStatus.values else {}),
+        **({"kind": kind} if kind in DeadlineKind.values else {}),
+    }
+    labels = dict(DeadlineStatus.choices)
+    rows = [
+        {
+            "deadline": d,
+            # A use-by date is settled by closing the grant, not by a report.
+            "status_label": (
+                _("Bidraget stängt")
+                if d.is_submitted and d.kind == DeadlineKind.USE_BY
+                else labels[d.status]
+            ),
+            "days_left": d.days_left(today),
+            "days_overdue": -d.days_left(today),
+            "report_url": reverse("reporting:run", args=[d.report]) if d.report else "",
+        }
+        for d in matching(deadlines, status=query.get("status"), kind=query.get("kind"))
+    ]
+    return render(
+        request,
+        "reporting/deadlines.html",
+        {
+            "rows": rows,
+            "today": today,
+            "overdue_count": counts[DeadlineStatus.OVERDUE],
+            "open_count": counts[DeadlineStatus.OPEN],
+            "status": query.get("status", ""),
+            "kind": query.get("kind", ""),
+            "statuses": DeadlineStatus.choices,
+            "kinds": DeadlineKind.choices,
+            "filtered": bool(query),
+        },
     )

@@ -234,7 +234,7 @@ def test_the_report_task_has_soft_and_hard_time_limits():
 
 def test_a_stuck_run_is_requeued_only_after_the_hard_limit_and_a_margin(settings):
     from config.celery import app
-    from reporting import services
+    from reporting import runs as services
 
     app.loader.import_default_modules()
     hard = timedelta(seconds=app.tasks["reporting.run_report"].time_limit)

@@ -1,7 +1,8 @@
 """Writing the access log (Patientdatalagen): one row per child shown or changed.
 
-Every page, API response and export that shows a child's data calls `log_children()` with the
-children it shows and the care unit through which each is in the user's scope. Lists count as
+Every page, API response and export that shows a child's data logs the children it shows and
+the care unit through which each is in the user's scope: reads through `visits.selectors`,
+writes in `visits.services`, never a view by hand (tests/test_architecture.py). Lists count as
 reads of every child shown. Identity numbers never go into the log; a keyed hash of the
 identity (its own key, ACCESS_LOG_KEY) lets a patient's log extract find the rows after the
 child's record is gone.

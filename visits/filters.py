@@ -9,15 +9,14 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from core.models import Centre
-from core.scoping import scope_of
-from visits.models import CHILD_ROLES, Enrolment, Visit, VisitStatus
-from visits.selectors import ScheduleStatus
+from visits.models import Enrolment, Visit, VisitStatus
+from visits.selectors import ScheduleStatus, child_centres
 
 
 def _my_centres(request: Any) -> QuerySet[Centre]:
     if request is None:
         return Centre.objects.none()
-    return Centre.objects.filter(pk__in=scope_of(request.user).centre_ids(*CHILD_ROLES))
+    return child_centres(request.user)
 
 
 class WorklistFilter(django_filters.FilterSet):

@@ -239,9 +239,10 @@ class EndReason(models.TextChoices):
 
 
 class EnrolmentQuerySet(models.QuerySet["Enrolment"]):
-    def for_user(self, user: User | AnonymousUser) -> EnrolmentQuerySet:
-        """Enrolments made at the user's centres (history stays where it was made)."""
-        return self.filter(centre_id__in=scope_of(user).centre_ids(*CHILD_ROLES))
+    def for_user(self, user: User | AnonymousUser, *roles: str) -> EnrolmentQuerySet:
+        """Enrolments made at the user's centres (history stays where it was made): where she
+        is nurse or centre manager, or holds one of `roles` when given."""
+        return self.filter(centre_id__in=scope_of(user).centre_ids(*(roles or CHILD_ROLES)))
 
     def active(self) -> EnrolmentQuerySet:
         """Accepted, not declined and not ended: what reaches the worklist."""

@@ -1,10 +1,10 @@
 """The nurse's pages: the worklist on the start page, children, enrolments and visits.
 
 Each view checks the role (403), finds the object within the user's scope (404), parses the
-form, calls one service and redirects with a message, or renders. Every page that shows a
-child's data logs one read per child shown (Patientdatalagen; DOMAIN.md 7); the services log
-their own creates and updates. Lists are keyset-paginated in the database, so a page costs the
-same number of queries at 1 row and at 50.
+form, calls one service and redirects with a message, or renders. A child's data is read only
+through `visits.selectors`, which scope it and log one read per child shown (Patientdatalagen;
+DOMAIN.md 7); the services log their own creates and updates. Lists are keyset-paginated in the
+database, so a page costs the same number of queries at 1 row and at 50.
 """
 
 from __future__ import annotations
@@ -22,19 +22,18 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import Conflict
-from core.models import Centre, Role, User
+from core.models import Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
-from visits.access_log import log_children
 from visits.extension import describe_visit
 from visits.filters import VisitFilter, WorklistFilter
 from visits.forms import (
@@ -53,7 +52,6 @@ from visits.identity import IdentityType
 from visits.models import (
     CHILD_ROLES,
     ZV509,
-    AccessAction,
     Child,
     Contact,
     Eligibility,
@@ -62,7 +60,6 @@ from visits.models import (
     KvaCode,
     Participant,
     ProgrammeTemplate,
-    TemplateSlot,
     Visit,
     VisitPlace,
     VisitStatus,
@@ -70,9 +67,23 @@ from visits.models import (
 from visits.selectors import (
     ScheduleEntry,
     ScheduleStatus,
+    child_centres,
+    child_enrolments,
+    child_for_change,
+    child_for_read,
+    child_has_open_enrolment,
+    child_in_scope,
+    children_for_list,
+    enrolment_for_change,
+    enrolment_for_read,
     enrolment_schedule,
-    visits_with_late,
-    with_schedule,
+    move_destinations,
+    read_page,
+    record_read,
+    templates_for_child,
+    visit_for_change,
+    visit_for_read,
+    visits_for_list,
     worklist,
 )
 from visits.services import (
@@ -95,27 +106,6 @@ def _require_role_at(user: User, role: str, centre_id: uuid.UUID) -> None:
     """403 where the user is in scope through another role (a nurse here, a manager there)."""
     if not user.scope.has_role_at(role, centre_id=centre_id):
         raise PermissionDenied
-
-
-def _get_child_for_user(user: User, pk: uuid.UUID) -> Child:
-    return get_object_or_404(
-        Child.objects.for_user(user).select_related("current_centre", "organisation"), pk=pk
-    )
-
-
-def _get_enrolment_for_user(user: User, pk: uuid.UUID) -> Enrolment:
-    return get_object_or_404(with_schedule(Enrolment.objects.for_user(user)), pk=pk)
-
-
-def _get_visit_for_user(user: User, pk: uuid.UUID) -> Visit:
-    qs = Visit.objects.for_user(user).select_related(
-        "enrolment__child", "enrolment__template", "centre", "nurse"
-    )
-    return get_object_or_404(visits_with_late(qs), pk=pk)
-
-
-def _log_read(user: User, entries: Iterable[tuple[Child, uuid.UUID | None]], what: str) -> None:
-    log_children(user=user, action=AccessAction.READ, entries=entries, what=what)
 
 
 def _full_identity(child: Child) -> str:
@@ -288,10 +278,14 @@ def worklist_section(request: HttpRequest) -> dict[str, Any] | None:
         del form.fields["centre"]
 
     if form.is_valid():
-        page = keyset_page(request, filterset.qs, WORKLIST_KEYS)
+        page = read_page(
+            user=user,
+            rows=filterset.qs,
+            what="worklist",
+            paginate=lambda rows: keyset_page(request, rows, WORKLIST_KEYS),
+        )
     else:
         page = Page(rows=[], next_url=None, previous_url=None)
-    _log_read(user, [(row.child, row.centre_id) for row in page.rows], "worklist")
     return {
         "form": form,
         "page": page,
@@ -307,9 +301,12 @@ def worklist_section(request: HttpRequest) -> dict[str, Any] | None:
 def child_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    qs = Child.objects.for_user(user).select_related("current_centre")
-    page = keyset_page(request, qs, CHILD_KEYS)
-    _log_read(user, [(c, c.current_centre_id) for c in page.rows], "child_list")
+    page = read_page(
+        user=user,
+        rows=children_for_list(user=user),
+        what="child_list",
+        paginate=lambda rows: keyset_page(request, rows, CHILD_KEYS),
+    )
     return render(
         request,
         "visits/child_list.html",
@@ -326,7 +323,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
 def child_create(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    centres = Centre.objects.filter(pk__in=user.scope.centre_ids(*CHILD_ROLES))
+    centres = child_centres(user)
     data = request.POST if request.method == "POST" else None
     form = ChildRegisterForm(data, centres=centres)
     existing_url = None
@@ -350,7 +347,7 @@ def child_create(request: HttpRequest) -> HttpResponse:
             # The nurse typed the number herself: the link reveals nothing new, and only if
             # the child is already hers (API.md, POST /children/ → 409).
             existing = exc.extra.get("id")
-            if existing and Child.objects.for_user(user).filter(pk=existing).exists():
+            if existing and child_in_scope(user=user, pk=existing) is not None:
                 existing_url = reverse("visits:child_detail", args=[existing])
         else:
             return _redirect_with(
@@ -363,23 +360,15 @@ def child_create(request: HttpRequest) -> HttpResponse:
 def child_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    child = _get_child_for_user(user, pk)
-    enrolments = list(
-        Enrolment.objects.for_user(user)
-        .filter(child=child)
-        .select_related("centre", "template")
-        .order_by("-offered_on", "-created_at")
-    )
-    has_open = child.enrolments.filter(ended_on__isnull=True, declined_on__isnull=True).exists()
-    _log_read(user, [(child, child.current_centre_id)], "child")
+    child = child_for_read(user=user, pk=pk, what="child")
     return render(
         request,
         "visits/child_detail.html",
         {
             "view": ChildView.of(child, user),
             "child": child,
-            "enrolments": enrolments,
-            "can_enrol": not has_open,
+            "enrolments": child_enrolments(user=user, child=child),
+            "can_enrol": not child_has_open_enrolment(child),
             "can_edit": user.scope.has_role_at(Role.NURSE, centre_id=child.current_centre_id),
         },
     )
@@ -391,7 +380,7 @@ def child_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Names and protected identity: the nurses of the child's current centre (API.md)."""
     user = _user(request)
     _require_role(user, Role.NURSE)
-    child = _get_child_for_user(user, pk)
+    child = child_for_change(user=user, pk=pk)
     _require_role_at(user, Role.NURSE, child.current_centre_id)
     initial = {
         "given_name": child.given_name,
@@ -409,7 +398,7 @@ def child_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             return _redirect_with(
                 request, _("Barnets uppgifter är sparade."), "visits:child_detail", pk=child.pk
             )
-    _log_read(user, [(child, child.current_centre_id)], "child")
+    record_read(user=user, rows=[child], what="child")
     return render(
         request,
         "visits/child_edit.html",
@@ -423,13 +412,8 @@ def child_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def enrolment_create_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    child = _get_child_for_user(user, pk)
-    templates = (
-        ProgrammeTemplate.objects.for_user(user)
-        .current()
-        .filter(organisation_id=child.organisation_id)
-        .prefetch_related("slots")
-    )
+    child = child_for_change(user=user, pk=pk)
+    templates = templates_for_child(user=user, child=child)
     today = timezone.localdate()
     data = request.POST if request.method == "POST" else None
     form = EnrolmentCreateForm(
@@ -458,7 +442,7 @@ def enrolment_create_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
                 "visits:enrolment_detail",
                 pk=enrolment.pk,
             )
-    _log_read(user, [(child, child.current_centre_id)], "enrolment")
+    record_read(user=user, rows=[child], what="enrolment")
     return render(
         request,
         "visits/enrolment_form.html",
@@ -480,12 +464,11 @@ def _enrolment_state(enrolment: Enrolment) -> str:
 def enrolment_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    enrolment = _get_enrolment_for_user(user, pk)
+    enrolment = enrolment_for_read(user=user, pk=pk, what="enrolment")
     today = timezone.localdate()
     schedule = enrolment_schedule(enrolment, today=today)
     labels = {slot.key: slot.label for slot in enrolment.template.slots.all()}
     visits = sorted(enrolment.visits.all(), key=lambda v: (v.date, v.created_at), reverse=True)
-    _log_read(user, [(enrolment.child, enrolment.centre_id)], "enrolment")
     is_nurse = user.scope.has_role_at(Role.NURSE, centre_id=enrolment.centre_id)
     return render(
         request,
@@ -508,7 +491,7 @@ def enrolment_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def enrolment_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    enrolment = _get_enrolment_for_user(user, pk)
+    enrolment = enrolment_for_change(user=user, pk=pk)
     initial = {
         name: getattr(enrolment, name)
         for name in (
@@ -542,7 +525,7 @@ def enrolment_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
                 "visits:enrolment_detail",
                 pk=enrolment.pk,
             )
-    _log_read(user, [(enrolment.child, enrolment.centre_id)], "enrolment")
+    record_read(user=user, rows=[enrolment], what="enrolment")
     return render(
         request,
         "visits/enrolment_form.html",
@@ -561,10 +544,8 @@ def enrolment_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def enrolment_end_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    enrolment = _get_enrolment_for_user(user, pk)
-    centres = Centre.objects.filter(
-        organisation_id=enrolment.child.organisation_id, active=True
-    ).exclude(pk=enrolment.centre_id)
+    enrolment = enrolment_for_change(user=user, pk=pk)
+    centres = move_destinations(enrolment=enrolment)
     data = request.POST if request.method == "POST" else None
     form = EnrolmentEndForm(data, centres=centres, initial={"ended_on": timezone.localdate()})
     if form.is_valid():
@@ -583,7 +564,7 @@ def enrolment_end_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             else:
                 message = _("Inskrivningen är avslutad.")
             return _redirect_with(request, message, "visits:enrolment_detail", pk=enrolment.pk)
-    _log_read(user, [(enrolment.child, enrolment.centre_id)], "enrolment")
+    record_read(user=user, rows=[enrolment], what="enrolment")
     return render(
         request,
         "visits/enrolment_end.html",
@@ -622,7 +603,7 @@ def _visit_form_page(
     visit: Visit | None,
     show_adjustment: bool,
 ) -> HttpResponse:
-    _log_read(user, [(enrolment.child, enrolment.centre_id)], "visit")
+    record_read(user=user, rows=[enrolment], what="visit")
     return render(
         request,
         "visits/visit_form.html",
@@ -651,7 +632,7 @@ def visit_create(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The visit form for an enrolment; `?slot=2m` chooses the slot (the worklist's link)."""
     user = _user(request)
     _require_role(user, Role.NURSE)
-    enrolment = _get_enrolment_for_user(user, pk)
+    enrolment = enrolment_for_change(user=user, pk=pk)
     _require_role_at(user, Role.NURSE, enrolment.centre_id)
     today = timezone.localdate()
     schedule = enrolment_schedule(enrolment, today=today)
@@ -700,9 +681,9 @@ def visit_create(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def visit_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, Role.NURSE)
-    visit = _get_visit_for_user(user, pk)
+    visit = visit_for_change(user=user, pk=pk)
     _require_role_at(user, Role.NURSE, visit.centre_id)
-    enrolment = _get_enrolment_for_user(user, visit.enrolment_id)
+    enrolment = enrolment_for_change(user=user, pk=visit.enrolment_id)
     today = timezone.localdate()
     schedule = enrolment_schedule(enrolment, today=today)
     current = VisitInput.from_visit(visit)
@@ -752,7 +733,7 @@ def visit_edit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def visit_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    visit = _get_visit_for_user(user, pk)
+    visit = visit_for_read(user=user, pk=pk, what="visit")
     enrolment = visit.enrolment
     slot = enrolment.template.slots.filter(key=visit.slot).first() if visit.slot else None
     titles = dict(
@@ -760,7 +741,6 @@ def visit_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         .order_by("code", "-valid_from")
         .values_list("code", "title")
     )
-    _log_read(user, [(enrolment.child, visit.centre_id)], "visit")
     slot_due_to: datetime.date | None = getattr(visit, "slot_due_to", None)
     return render(
         request,
@@ -786,13 +766,7 @@ def visit_list(request: HttpRequest) -> HttpResponse:
     """The centre's visits, newest first (index `(centre, -date, -id)`), VisitFilter's filters."""
     user = _user(request)
     _require_role(user, *CHILD_ROLES)
-    slot_label = TemplateSlot.objects.filter(
-        template_id=OuterRef("enrolment__template_id"), key=OuterRef("slot")
-    ).values("label")[:1]
-    qs = visits_with_late(
-        Visit.objects.for_user(user).select_related("enrolment__child", "centre")
-    ).annotate(slot_label=Subquery(slot_label))
-    filterset = VisitFilter(request.GET, queryset=qs, request=request)
+    filterset = VisitFilter(request.GET, queryset=visits_for_list(user=user), request=request)
     form = filterset.form
     for name in ("date_from", "date_to"):
         form.fields[name].widget = DateInput()
@@ -804,10 +778,14 @@ def visit_list(request: HttpRequest) -> HttpResponse:
     if not several_centres:
         del form.fields["centre"]
     if form.is_valid():
-        page = keyset_page(request, filterset.qs, VISIT_KEYS)
+        page = read_page(
+            user=user,
+            rows=filterset.qs,
+            what="visit_list",
+            paginate=lambda rows: keyset_page(request, rows, VISIT_KEYS),
+        )
     else:
         page = Page(rows=[], next_url=None, previous_url=None)
-    _log_read(user, [(v.enrolment.child, v.centre_id) for v in page.rows], "visit_list")
     rows = [
         (v, v.slot_due_to is not None and v.date > v.slot_due_to)  # (visit, late)
         for v in page.rows

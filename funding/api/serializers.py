@@ -1,10 +1,11 @@
 """Input and output serializers of the fixed-compensation part of API v1 (API.md, "Centres and
 reference data", "Fixed-compensation applications").
 
-Input serializers only parse and type-check; the rules (the plan, eligibility, states, who may
-decide) are in `funding.services`. Request and response serializers of one resource share a
-component name (`Application`, `ApplicationRequest`, `PatchedApplicationRequest`), so each choice
-set is named once in the schema.
+Input serializers only parse and type-check; the rules (the plan, states) are in
+`funding.applications`, eligibility and who may decide in `funding.selectors`. Request and
+response serializers of one resource share a component name (`Application`,
+`ApplicationRequest`, `PatchedApplicationRequest`), so each choice set is named once in the
+schema.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from core.dates import MAX_YEAR, MIN_YEAR
-from core.models import Centre
 from funding.models import (
     Application,
     ApplicationStatus,
@@ -23,6 +23,7 @@ from funding.models import (
     TransitionKind,
     Transport,
 )
+from funding.selectors import CentreRow
 
 PROGRAMMES = [("full", "Hela programmet"), ("partial", "Delar av programmet")]
 TEXT_MAX = 5000
@@ -38,11 +39,16 @@ class CentreQuerySerializer(serializers.Serializer[Any]):
     )
 
 
-class CentreSerializer(serializers.ModelSerializer[Centre]):
-    """A centre with its current child CNI and its fixed compensation for the year; the figures
-    are annotations of `funding.api.views.with_fixed_figures` (one query per page)."""
+class CentreSerializer(serializers.Serializer[CentreRow]):
+    """A centre with its current child CNI and its fixed compensation for the year: a
+    `funding.selectors.CentreRow`."""
 
-    year = serializers.IntegerField(source="figures_year", read_only=True)
+    id = serializers.UUIDField(source="centre.id", read_only=True)
+    name = serializers.CharField(source="centre.name", read_only=True)
+    organisation = serializers.UUIDField(source="centre.organisation_id", read_only=True)
+    hsa_id = serializers.CharField(source="centre.hsa_id", read_only=True)
+    active = serializers.BooleanField(source="centre.active", read_only=True)
+    year = serializers.IntegerField(read_only=True)
     child_cni = serializers.DecimalField(
         max_digits=6, decimal_places=2, read_only=True, allow_null=True
     )
@@ -58,29 +64,10 @@ class CentreSerializer(serializers.ModelSerializer[Centre]):
     fixed_compensation = serializers.BooleanField(read_only=True)
     fixed_from = serializers.DateField(read_only=True, allow_null=True)
 
-    class Meta:
-        model = Centre
-        fields = [
-            "id",
-            "name",
-            "organisation",
-            "hsa_id",
-            "active",
-            "year",
-            "child_cni",
-            "cni_reference_date",
-            "listed_children",
-            "fixed_threshold",
-            "eligible_for_fixed",
-            "fixed_compensation",
-            "fixed_from",
-        ]
-        read_only_fields = fields
-
 
 # --- Applications: input ----------------------------------------------------------------------
 class _PlanFields(serializers.Serializer[Any]):
-    """The plan of seed 004 (`funding.services.Plan`)."""
+    """The plan of seed 004 (`funding.applications.Plan`)."""
 
     nurse_hours_per_week = serializers.DecimalField(max_digits=5, decimal_places=1)
     social_services_contacted = serializers.BooleanField()

@@ -1,67 +1,67 @@
 from django.urls import URLPattern, URLResolver, path
 
-from funding.api import ledger_views, money_views, partner_views, rate_views, views
+from funding.api import applications, centres, compensation, grants, partners
 
 # Included before core's API urls: the centre list with CNI and fixed compensation is served here.
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("centres/", views.CentreList.as_view(), name="api-centres"),
-    path("centres/<uuid:pk>/", views.CentreDetail.as_view(), name="api-centre"),
-    path("applications/", views.ApplicationListCreate.as_view(), name="api-applications"),
-    path("applications/<uuid:pk>/", views.ApplicationDetail.as_view(), name="api-application"),
+    path("centres/", centres.CentreList.as_view(), name="api-centres"),
+    path("centres/<uuid:pk>/", centres.CentreDetail.as_view(), name="api-centre"),
+    path("applications/", applications.ApplicationListCreate.as_view(), name="api-applications"),
+    path(
+        "applications/<uuid:pk>/", applications.ApplicationDetail.as_view(), name="api-application"
+    ),
     path(
         "applications/<uuid:pk>/submit/",
-        views.ApplicationSubmit.as_view(),
+        applications.ApplicationSubmit.as_view(),
         name="api-application-submit",
     ),
     path(
         "applications/<uuid:pk>/request-changes/",
-        views.ApplicationRequestChanges.as_view(),
+        applications.ApplicationRequestChanges.as_view(),
         name="api-application-request-changes",
     ),
     path(
         "applications/<uuid:pk>/approve/",
-        views.ApplicationApprove.as_view(),
+        applications.ApplicationApprove.as_view(),
         name="api-application-approve",
     ),
     path(
         "applications/<uuid:pk>/reject/",
-        views.ApplicationReject.as_view(),
+        applications.ApplicationReject.as_view(),
         name="api-application-reject",
     ),
     path(
         "applications/<uuid:pk>/withdraw/",
-        views.ApplicationWithdraw.as_view(),
+        applications.ApplicationWithdraw.as_view(),
         name="api-application-withdraw",
     ),
 ]
 
 # Grants and their ledger (API.md, "Grants and ledger").
 urlpatterns += [
-    path("grants/", ledger_views.GrantListCreate.as_view(), name="api-grants"),
-    path("grants/<uuid:pk>/", ledger_views.GrantDetail.as_view(), name="api-grant"),
-    path("grants/<uuid:pk>/ledger/", ledger_views.GrantLedger.as_view(), name="api-grant-ledger"),
+    path("grants/", grants.GrantListCreate.as_view(), name="api-grants"),
+    path("grants/<uuid:pk>/", grants.GrantDetail.as_view(), name="api-grant"),
+    path("grants/<uuid:pk>/ledger/", grants.GrantLedger.as_view(), name="api-grant-ledger"),
     path(
         "grants/<uuid:pk>/allocations/",
-        ledger_views.GrantAllocations.as_view(),
+        grants.GrantAllocations.as_view(),
         name="api-grant-allocations",
     ),
-    path(
-        "grants/<uuid:pk>/payouts/", ledger_views.GrantPayouts.as_view(), name="api-grant-payouts"
-    ),
+    path("grants/<uuid:pk>/payouts/", grants.GrantPayouts.as_view(), name="api-grant-payouts"),
     path(
         "grants/<uuid:pk>/reversals/",
-        ledger_views.GrantReversals.as_view(),
+        grants.GrantReversals.as_view(),
         name="api-grant-reversals",
     ),
     path(
         "grants/<uuid:pk>/carry-over/",
-        ledger_views.GrantCarryOver.as_view(),
+        grants.GrantCarryOver.as_view(),
         name="api-grant-carry-over",
     ),
-    path("grants/<uuid:pk>/close/", ledger_views.GrantClose.as_view(), name="api-grant-close"),
+    path("grants/<uuid:pk>/close/", grants.GrantClose.as_view(), name="api-grant-close"),
     path(
         "grants/<uuid:pk>/repayments/",
-        ledger_views.GrantRepayments.as_view(),
+        grants.GrantRepayments.as_view(),
         name="api-grant-repayments",
     ),
 ]
@@ -70,23 +70,23 @@ urlpatterns += [
 urlpatterns += [
     path(
         "grants/<uuid:pk>/fixed-allocation/",
-        money_views.FixedAllocation.as_view(),
+        grants.FixedAllocation.as_view(),
         name="api-grant-fixed-allocation",
     ),
-    path("compensation/", money_views.CompensationList.as_view(), name="api-compensation"),
-    path("compensation/pay/", money_views.CompensationPay.as_view(), name="api-compensation-pay"),
+    path("compensation/", compensation.CompensationList.as_view(), name="api-compensation"),
+    path("compensation/pay/", compensation.CompensationPay.as_view(), name="api-compensation-pay"),
 ]
 
 # Partner agreements (an extra: the partners; money moves through the grant's ledger).
 urlpatterns += [
     path(
         "partner-agreements/",
-        partner_views.AgreementListCreate.as_view(),
+        partners.AgreementListCreate.as_view(),
         name="api-partner-agreements",
     ),
     path(
         "partner-agreements/<uuid:pk>/allocate/",
-        partner_views.AgreementAllocate.as_view(),
+        partners.AgreementAllocate.as_view(),
         name="api-partner-agreement-allocate",
     ),
 ]
@@ -95,7 +95,7 @@ urlpatterns += [
 urlpatterns += [
     path(
         "compensation-rules/",
-        rate_views.CompensationRuleListCreate.as_view(),
+        compensation.CompensationRuleListCreate.as_view(),
         name="api-compensation-rules",
     ),
 ]

@@ -1,31 +1,28 @@
-"""Finance pages (DOMAIN.md 4.3; issue 17 items 2, 6 and 9): the grant overview and a grant's
+"""Grant pages (DOMAIN.md 4.3; issue 17 items 2, 6 and 9): the grant overview and a grant's
 page, its ledger with a running balance, fixed allocation (preview, then post), allocations,
-payouts, repayments, close, the compensation statements and paying a month.
+payouts, repayments and close. The compensation statements and paying a month are in
+funding/views/compensation.py.
 
-Finance writes; CBHV reads the same pages (a form or an action is 403 for CBHV); a centre
-manager sees her own centre's statements; every other role gets 403 (the role is checked
-before any object is looked up). A grant outside the user's organisations is 404. The rules
-are in `funding.ledger`, `funding.allocation` and `funding.compensation`: the views call the
-same services as the API (funding/api/ledger_views.py, money_views.py) and show their
-ValidationError on the form's fields and their Conflict as a message. Every form that moves
-money carries a one-time token (core/form_tokens.py): sending it twice posts once.
+Finance writes; CBHV reads the same pages (a form or an action is 403 for CBHV); every other
+role gets 403 (the role is checked before any object is looked up). A grant outside the user's
+organisations is 404. Reads are `funding.selectors`'; the rules are in `funding.ledger` and
+`funding.allocation`: the views call the same services as the API (funding/api/grants.py) and
+show their ValidationError on the form's fields and their Conflict as a message. Every form
+that moves money carries a one-time token (core/form_tokens.py): sending it twice posts once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,57 +33,40 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from core import form_tokens
 from core.exceptions import Conflict
 from core.forms import ServiceForm
-from core.models import Centre, Organisation, Partner, Role, User
+from core.models import Centre, Partner, Role, User
 from core.money import ZERO, format_money
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
-from funding import allocation, compensation, ledger
+from funding import allocation, ledger, selectors
 from funding.forms.grants import (
-    MONTHS,
     AllocationForm,
     CloseForm,
-    CompensationFilterForm,
     FixedAllocationForm,
     GrantFilterForm,
     GrantForm,
     LedgerFilterForm,
-    MonthChoiceForm,
-    MonthPayForm,
     PayoutForm,
     RepaymentForm,
 )
-from funding.models import (
-    Account,
-    Grant,
-    LedgerLeg,
-    LedgerTransaction,
-    RecipientType,
-)
+from funding.models import Grant, LedgerTransaction
 
 GET_POST = require_http_methods(["GET", "POST"])
 READERS = (Role.FINANCE, Role.CBHV)
-STATEMENT_READERS = (Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER)
 
 
 # --- Helpers ----------------------------------------------------------------------------------
 def _get_grant_for_user(user: User, pk: uuid.UUID) -> Grant:
     """The grant with its figures (404 outside the user's organisations)."""
-    return get_object_or_404(
-        ledger.with_figures(Grant.objects.for_user(user)).select_related("organisation"), pk=pk
-    )
-
-
-def _is_finance_of(user: User, grant: Grant) -> bool:
-    return user.scope.has_role_in(Role.FINANCE, organisation_id=grant.organisation_id)
+    return get_object_or_404(selectors.grants_for(user=user), pk=pk)
 
 
 def _grant_for_finance(request: HttpRequest, pk: uuid.UUID) -> Grant:
     """403 for a role that never writes, 404 outside scope, 403 for CBHV of the grant's
-    organisation (the order of funding/api/ledger_views.py)."""
+    organisation (the order of funding/api/grants.py)."""
     user = _user(request)
     _require_role(user, Role.FINANCE)
     grant = _get_grant_for_user(user, pk)
-    if not _is_finance_of(user, grant):
+    if not selectors.is_finance_of(user=user, of=grant):
         raise PermissionDenied
     return grant
 
@@ -104,7 +84,7 @@ def _conflict_to(request: HttpRequest, exc: Conflict, url: str) -> HttpResponse:
     return redirect(url)
 
 
-def _once(
+def post_once(
     request: HttpRequest,
     form: ServiceForm,
     endpoint: str,
@@ -143,18 +123,14 @@ class GrantRow:
 def grant_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     _require_role(user, *READERS)
-    scoped = Grant.objects.for_user(user)
-    years = sorted(set(scoped.values_list("year", flat=True)), reverse=True)
-    filters = GrantFilterForm(request.GET or None, years=years)
-    grants = ledger.with_figures(scoped).select_related("organisation")
-    if filters.is_valid():
-        query = filters.cleaned_data
-        if query.get("year"):
-            grants = grants.filter(year=query["year"])
-        if query.get("funder"):
-            grants = grants.filter(funder=query["funder"])
-        if query.get("status"):
-            grants = grants.filter(closed_at__isnull=query["status"] == "open")
+    filters = GrantFilterForm(request.GET or None, years=selectors.grant_years(user=user))
+    query = filters.cleaned_data if filters.is_valid() else {}
+    grants = selectors.grants_for(
+        user=user,
+        year=query.get("year") or None,
+        funder=query.get("funder") or None,
+        status=query.get("status") or None,
+    )
     rows = [GrantRow(g, ledger.figures(g)) for g in grants.order_by("-year", "funder", "reference")]
     totals = {
         name: sum((getattr(r.figures, name) for r in rows), ZERO)
@@ -178,7 +154,7 @@ def grant_list(request: HttpRequest) -> HttpResponse:
 def grant_create(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     _require_role(user, Role.FINANCE)
-    organisations = Organisation.objects.filter(pk__in=user.scope.organisation_ids(Role.FINANCE))
+    organisations = selectors.organisations_where(user=user, roles=[Role.FINANCE])
     data = request.POST if request.method == "POST" else None
     form = GrantForm(data, organisations=organisations, initial={"year": timezone.localdate().year})
     if form.is_valid():
@@ -210,65 +186,11 @@ def grant_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     return render(
         request,
         "funding/finance/grant_detail.html",
-        {**_figures_context(grant), "can_write": _is_finance_of(user, grant)},
+        {**_figures_context(grant), "can_write": selectors.is_finance_of(user=user, of=grant)},
     )
 
 
 # --- The ledger ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LedgerRow:
-    tx: LedgerTransaction
-    amount: Decimal  # API.md's signed amount (ledger.transaction_amount)
-    balance_after: Decimal  # the grant's balance after this row
-    recipient: str
-
-
-def _recipient_names(grant: Grant, rows: list[LedgerTransaction]) -> dict[uuid.UUID, str]:
-    """The recipients' names: one query per kind of recipient, whatever the number of rows."""
-    wanted: dict[str, set[uuid.UUID]] = {}
-    for tx in rows:
-        if tx.recipient_id is not None:
-            wanted.setdefault(tx.recipient_type, set()).add(tx.recipient_id)
-    names: dict[uuid.UUID, str] = {}
-    if wanted.get(RecipientType.CENTRE):
-        names.update(
-            Centre.objects.filter(pk__in=wanted[RecipientType.CENTRE]).values_list("pk", "name")
-        )
-    if wanted.get(RecipientType.PARTNER):
-        names.update(
-            Partner.objects.filter(pk__in=wanted[RecipientType.PARTNER]).values_list("pk", "name")
-        )
-    names[grant.organisation_id] = grant.organisation.name
-    return names
-
-
-def ledger_rows(grant: Grant) -> list[LedgerRow]:
-    """Every row of the grant, oldest first, with the balance after it: a running sum of the
-    `balance` legs over the rows of one query (the same order as the API's ledger)."""
-    transactions = list(
-        LedgerTransaction.objects.filter(grant=grant)
-        .select_related("created_by")
-        .prefetch_related(Prefetch("legs", queryset=LedgerLeg.objects.order_by("id")))
-        .order_by("created_at", "id")
-    )
-    names = _recipient_names(grant, transactions)
-    balance = ZERO
-    rows = []
-    for tx in transactions:
-        balance += sum(
-            (leg.amount for leg in tx.legs.all() if leg.account == Account.BALANCE), ZERO
-        )
-        rows.append(
-            LedgerRow(
-                tx=tx,
-                amount=ledger.transaction_amount(tx),
-                balance_after=balance,
-                recipient=names.get(tx.recipient_id, "") if tx.recipient_id else "",
-            )
-        )
-    return rows
-
-
 @login_required
 @require_safe
 def grant_ledger(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
@@ -278,7 +200,7 @@ def grant_ledger(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     _require_role(user, *READERS)
     grant = _get_grant_for_user(user, pk)
     filters = LedgerFilterForm(request.GET or None)
-    rows = ledger_rows(grant)
+    rows = selectors.grant_ledger_rows(grant=grant)
     shown = rows
     if filters.is_valid():
         query = filters.cleaned_data
@@ -406,7 +328,7 @@ def _money_form_page(
             return reverse("funding:grant_ledger", args=[grant.pk])
 
         try:
-            response = _once(request, form, endpoint, work, lambda: success(data_))
+            response = post_once(request, form, endpoint, work, lambda: success(data_))
         except Conflict as exc:
             return _conflict_to(request, exc, _detail_url(grant))
         if response is not None:
@@ -424,10 +346,8 @@ def grant_allocation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
 
     def post(grant: Grant, data: dict[str, Any]) -> LedgerTransaction:
-        model: type[Centre] | type[Partner] = (
-            Centre if data["recipient_type"] == RecipientType.CENTRE else Partner
-        )
-        recipient = model.objects.get(pk=data["recipient"], organisation_id=grant.organisation_id)
+        recipient = ledger.recipient_of(grant, data["recipient_type"], data["recipient"])
+        assert isinstance(recipient, Centre | Partner)  # the form offers no other type
         return ledger.allocation_post(
             user=user,
             grant=grant,
@@ -520,7 +440,7 @@ def grant_close(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             ledger.grant_close(user=user, grant=grant)
             return _detail_url(grant)
 
-        response = _once(
+        response = post_once(
             request,
             form,
             "grant_close",
@@ -537,187 +457,3 @@ def grant_close(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "funding/finance/grant_close.html",
         {"grant": grant, "figures": figures, "at_close": at_close, "form": form},
     )
-
-
-# --- Compensation statements --------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatementScope:
-    organisation: Organisation | None
-    centre_id: uuid.UUID | None  # a centre manager's own centre
-
-
-def _statement_scope(user: User, form: CompensationFilterForm) -> StatementScope:
-    """API.md `GET /api/v1/compensation/`: finance and CBHV see their organisation's centres,
-    a centre manager her own centre."""
-    scope = user.scope
-    org_ids = scope.organisation_ids(Role.FINANCE, Role.CBHV)
-    chosen = form.cleaned_data.get("organisation") if form.is_valid() else None
-    if org_ids:
-        if chosen is not None and chosen.pk in org_ids:
-            return StatementScope(chosen, None)
-        return StatementScope(Organisation.objects.filter(pk__in=org_ids).first(), None)
-    centre = (
-        Centre.objects.filter(pk__in=scope.centre_ids(Role.CENTRE_MANAGER))
-        .select_related("organisation")
-        .order_by("name")
-        .first()
-    )
-    if centre is None:
-        return StatementScope(None, None)
-    return StatementScope(centre.organisation, centre.pk)
-
-
-@login_required
-@require_safe
-def compensation_list(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    _require_role(user, *STATEMENT_READERS)
-    organisations = Organisation.objects.filter(
-        pk__in=user.scope.organisation_ids(Role.FINANCE, Role.CBHV)
-    ).order_by("name")
-    year = timezone.localdate().year
-    form = CompensationFilterForm(
-        request.GET or None, organisations=organisations, initial={"year": year}
-    )
-    month: int | None = None
-    if form.is_valid():
-        year = form.cleaned_data.get("year") or year
-        month = form.cleaned_data.get("month") or None
-    where = _statement_scope(user, form)
-    rows: list[compensation.StatementRow] = []
-    settled: list[compensation.StatementRow] = []
-    if where.organisation is not None:
-        rows = compensation.statements(where.organisation, year, month, where.centre_id)
-        settled = compensation.settled_next_year(where.organisation, year, month, where.centre_id)
-    totals = {
-        name: sum((getattr(r, name) for r in rows), ZERO)
-        for name in ("programme_variable", "ordinary", "adjustments", "total", "paid")
-    }
-    return render(
-        request,
-        "funding/finance/compensation_list.html",
-        {
-            "form": form,
-            "rows": rows,
-            "settled": settled,
-            "totals": totals,
-            "visits": sum(r.visits for r in rows),
-            "year": year,
-            "month": month,
-            "organisation": where.organisation,
-            "own_centre": where.centre_id is not None,
-            "can_pay": user.scope.has_role(Role.FINANCE),
-        },
-    )
-
-
-# --- Paying a month -------------------------------------------------------------------------------
-def _payable_grants(user: User) -> QuerySet[Grant]:
-    return (
-        ledger.with_figures(
-            Grant.objects.filter(
-                organisation_id__in=user.scope.organisation_ids(Role.FINANCE),
-                closed_at__isnull=True,
-            )
-        )
-        .select_related("organisation")
-        .order_by("-year", "funder", "reference")
-    )
-
-
-def _open_months(user: User, choice: MonthChoiceForm) -> list[dict[str, Any]]:
-    """The months over and open for finance's organisation, as links that fill the form (the
-    grant preselected when there is only one open grant)."""
-    organisations = user.scope.organisation_ids(Role.FINANCE)
-    if len(organisations) != 1:
-        return []
-    grant = choice.initial.get("grant") or choice.data.get("grant") or ""
-    return [
-        {
-            "label": _month_label(month.year, month.month),
-            "query": urlencode({"grant": grant, "year": month.year, "month": month.month}),
-        }
-        for month in compensation.payable_months(next(iter(organisations)))
-    ]
-
-
-def _month_label(year: int, month: int) -> str:
-    return f"{dict(MONTHS)[month]} {year}"
-
-
-@login_required
-@GET_POST
-def compensation_pay(request: HttpRequest) -> HttpResponse:
-    """Choose grant, year and month (GET) → the month's statements and what it pays (the
-    confirmation) → POST pays it (`compensation.month_pay`), once per token."""
-    user = _user(request)
-    _require_role(user, Role.FINANCE)
-    grants = _payable_grants(user)
-    if request.method == "POST":
-        confirm = MonthPayForm(request.POST, grants=grants)
-        if confirm.is_valid():
-            response = _month_pay(request, confirm)
-            if response is not None:
-                return response
-        choice = MonthChoiceForm(request.POST, grants=grants)
-    elif {"grant", "year", "month"} <= set(request.GET):
-        choice = MonthChoiceForm(request.GET, grants=grants)
-        confirm = None
-    else:  # a link from a grant's page names the grant only
-        only = list(grants[:2])
-        preselect = request.GET.get("grant") or (only[0].pk if len(only) == 1 else None)
-        choice = MonthChoiceForm(grants=grants, initial={"grant": preselect})
-        confirm = None
-    context: dict[str, Any] = {
-        "choice": choice,
-        "confirm": None,
-        "open_months": _open_months(user, choice),
-    }
-    if choice.is_valid():
-        grant, year, month = (choice.cleaned_data[k] for k in ("grant", "year", "month"))
-        rows = compensation.statements(grant.organisation_id, year, month)
-        open_rows = [r for r in rows if not r.locked]  # what month_pay pays
-        to_pay = sum(compensation.payable(open_rows).values(), ZERO)
-        context.update(
-            grant=grant,
-            figures=ledger.figures(grant),
-            rows=rows,
-            to_pay=to_pay,
-            month_label=_month_label(year, month),
-            paid=bool(rows) and not open_rows,
-            over=compensation.month_is_over(datetime.date(year, month, 1)),
-            confirm=confirm
-            or MonthPayForm(
-                grants=grants, initial={"grant": grant.pk, "year": year, "month": month}
-            ),
-        )
-    return render(request, "funding/finance/compensation_pay.html", context)
-
-
-def _month_pay(request: HttpRequest, form: MonthPayForm) -> HttpResponse | None:
-    user = _user(request)
-    grant: Grant = form.cleaned_data["grant"]
-    year, month = form.cleaned_data["year"], form.cleaned_data["month"]
-    label = _month_label(year, month)
-    outcome: dict[str, Any] = {}
-
-    def work() -> str:
-        outcome["payment"] = compensation.month_pay(user=user, grant=grant, year=year, month=month)
-        return f"{reverse('funding:compensation_list')}?year={year}&month={month}"
-
-    def success() -> str:
-        payment = outcome["payment"]
-        return _(
-            "%(month)s är betald: %(total)s till %(count)s BVC från %(grant)s. Månaden är låst."
-        ) % {
-            "month": label.capitalize(),
-            "total": format_money(payment.total),
-            "count": len(payment.payouts),
-            "grant": grant,
-        }
-
-    try:
-        return _once(request, form, "compensation_pay", work, success)
-    except Conflict as exc:
-        form.add_error(None, str(exc.detail))
-        return None

@@ -1,9 +1,9 @@
-"""Report runs in API v1 (API.md, "Reports"; issue 18, items 1 and 7).
+"""Report runs and deadlines in API v1 (API.md, "Reports"; issue 18, items 1, 7 and 9).
 
-Every view answers in API.md's order: 401 (DRF's authentication), 403 (`ReportAccess`: a role
-that never requests or reads reports; a role that may not request this kind or submit this
-report), 404 (the run in the path outside the caller's reports: `services.runs_for_user`, so a
-nurse, another organisation or another centre's manager gets 404 like a missing run), 400 (the
+Every view answers in API.md's order: 401 (DRF's authentication), 403 (`reporting.permissions`:
+a role that never requests or reads reports; a role that may not request this kind or submit
+this report), 404 (the run in the path outside the caller's reports: `selectors.report_runs`,
+so a nurse, another organisation or another centre's manager gets 404 like a missing run), 400 (the
 input, including a grant or centre outside scope; an empty text section on submit), 409 (a
 submitted report is never replaced; submitting a run that is not done or whose period is not
 over; an auditor bundle for an open grant). Rendering happens in Celery after commit, never here.
@@ -17,71 +17,39 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.api.helpers import api_user, messages, reject_empty, validated
 from core.api.idempotency import idempotency_parameter, idempotent
+from core.api.pagination import CursorPagination
 from core.exceptions import Conflict
-from core.scoping import scope_of
-from reporting import services
+from reporting import permissions, selectors, services
 from reporting.api.serializers import (
+    DeadlineQuerySerializer,
+    DeadlineSerializer,
     ReportConflictSerializer,
     ReportQuerySerializer,
     ReportRequestSerializer,
     ReportRunSerializer,
+    run_row,
 )
+from reporting.deadlines import SortedDeadlines, deadlines_for, matching
+from reporting.downloads import download_response
 from reporting.models import ReportKind, ReportRun, RunStatus
-from reporting.views import download_response, visible_runs
-
-
-class ReportAccess(BasePermission):
-    """Finance, CBHV and centre managers work with reports; other roles never do."""
-
-    message = "Bara ekonomi, CBHV och vårdcentralschefer hanterar rapporter."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(
-            user and user.is_authenticated and scope_of(user).has_role(*services.REPORT_ROLES)
-        )
-
-
-def run_row(request: Request, run: ReportRun) -> dict[str, Any]:
-    done = run.status == RunStatus.DONE
-    return {
-        "id": run.pk,
-        "kind": run.kind,
-        "year": run.year,
-        "status": run.status,
-        "error": run.error if run.status == RunStatus.FAILED else None,
-        "sha256": run.sha256 or None,
-        "file": (
-            request.build_absolute_uri(reverse("api-report-file", args=[run.pk])) if done else None
-        ),
-        "submitted_at": run.submitted_at,
-        "created_at": run.created_at,
-        "finished_at": run.finished_at,
-        "organisation": run.organisation_id,
-        "grant": run.grant_id,
-        "centre": run.centre_id,
-        "started_at": run.started_at,
-        "content_type": run.content_type or None,
-        "size": run.size,
-        "requested_by": run.requested_by.username,
-        "submitted_by": run.submitted_by.username if run.submitted_by else None,
-    }
+from reporting.permissions import ReportAccess, SeesDeadlines
 
 
 def _run_response(request: Request, run: ReportRun, status_code: int = 200) -> Response:
-    shown = visible_runs(api_user(request)).get(pk=run.pk)  # its state now (eager runs are done)
+    # Its state now (an eager run is already done).
+    shown = selectors.report_runs(user=api_user(request)).get(pk=run.pk)
     return Response(ReportRunSerializer(run_row(request, shown)).data, status=status_code)
 
 
@@ -105,14 +73,12 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
     def get_queryset(self) -> QuerySet[ReportRun]:
         reject_empty(self.request, ReportQuerySerializer().fields)
         query = validated(ReportQuerySerializer, self.request.query_params)
-        runs = visible_runs(api_user(self.request))
-        if "kind" in query:
-            runs = runs.filter(kind=query["kind"])
-        if "year" in query:
-            runs = runs.filter(year=query["year"])
-        if "status" in query:
-            runs = runs.filter(status=query["status"])
-        return runs
+        return selectors.report_runs(
+            user=api_user(self.request),
+            kind=query.get("kind"),
+            year=query.get("year"),
+            status=query.get("status"),
+        )
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
         if args:
@@ -147,7 +113,7 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
         if (
             isinstance(kind, str)
             and kind in ReportKind.values
-            and kind not in services.requestable_kinds(user)
+            and kind not in permissions.requestable_kinds(user)
         ):
             raise PermissionDenied(_("Du kan inte beställa den här rapporten."))
         if not valid:
@@ -159,9 +125,9 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
 
         def run() -> Response:
             report, _created = services.report_request(
-                user,
-                data["kind"],
-                data["year"],
+                user=user,
+                kind=data["kind"],
+                year=data["year"],
                 grant=data.get("grant"),
                 centre=data.get("centre"),
                 organisation=data.get("organisation"),
@@ -178,7 +144,7 @@ class ReportDetail(generics.GenericAPIView[ReportRun]):
 
     @extend_schema(summary="A report run: its state, checksum and download URL when done")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        run = get_object_or_404(visible_runs(api_user(request)), pk=pk)
+        run = get_object_or_404(selectors.report_runs(user=api_user(request)), pk=pk)
         return Response(ReportRunSerializer(run_row(request, run)).data)
 
 
@@ -204,7 +170,7 @@ class ReportFile(generics.GenericAPIView[ReportRun]):
     )
     def get(self, request: Request, pk: uuid.UUID) -> FileResponse:
         user = api_user(request)
-        run = get_object_or_404(visible_runs(user), pk=pk)
+        run = get_object_or_404(selectors.report_runs(user=user), pk=pk)
         if run.status != RunStatus.DONE:
             raise Conflict(_("Rapporten är inte klar än."))
         return download_response(user, run)
@@ -230,12 +196,43 @@ class ReportSubmit(generics.GenericAPIView[ReportRun]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        if not scope_of(user).has_role(*services.SUBMIT_ROLES):
+        if not permissions.submits_reports(user):
             raise PermissionDenied(_("Du kan inte lämna in rapporter."))  # finance: before 404
-        run = get_object_or_404(visible_runs(user), pk=pk)
+        run = get_object_or_404(selectors.report_runs(user=user), pk=pk)
 
         def submit() -> Response:
-            submitted, _changed = services.report_submit(user, run)
+            submitted, _changed = services.report_submit(user=user, run=run)
             return _run_response(request, submitted)
 
         return idempotent(request, submit)
+
+
+class DeadlineList(APIView):
+    """Deadlines are computed, not rows: core's cursor pagination pages them through
+    `SortedDeadlines`, with the same links and `page_size` as every other collection."""
+
+    permission_classes = [IsAuthenticated, SeesDeadlines]
+    pagination_class = CursorPagination
+    cursor_ordering = ("position",)
+
+    @extend_schema(
+        summary="Every report due in the caller's organisations (CBHV, finance): grant reports, "
+        "centre accounts and use-by dates, by due date, with their state",
+        parameters=[DeadlineQuerySerializer],
+        responses=DeadlineSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        reject_empty(request, DeadlineQuerySerializer().fields)
+        query = validated(DeadlineQuerySerializer, request.query_params)
+        deadlines = matching(
+            deadlines_for(api_user(request)),
+            status=query.get("status"),
+            kind=query.get("kind"),
+            organisation=query.get("organisation"),
+        )
+        paginator = CursorPagination()
+        cursor = paginator.cursor_query_param in request.query_params
+        page = paginator.paginate_queryset(
+            SortedDeadlines(deadlines, after_cursor=cursor), request, view=self
+        )
+        return paginator.get_paginated_response(DeadlineSerializer(page, many=True).data)

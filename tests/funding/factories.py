@@ -8,8 +8,9 @@ from decimal import Decimal
 from django.utils import timezone
 
 from core.models import Centre, Role, User
+from funding.applications import Plan, application_create
+from funding.centres import cni_record
 from funding.models import Application, CniValue
-from funding.services import Plan, application_create, cni_record
 from tests.core.factories import member
 
 

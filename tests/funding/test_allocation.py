@@ -25,14 +25,14 @@ from funding.allocation import (
     fixed_reference,
     largest_remainder,
 )
-from funding.models import Application, LedgerTransaction, TxKind, Weighting
-from funding.services import (
+from funding.applications import (
     application_approve,
     application_reject,
     application_submit,
     application_withdraw,
-    scheme_set,
 )
+from funding.centres import scheme_set
+from funding.models import Application, LedgerTransaction, TxKind, Weighting
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import cni, draft
 

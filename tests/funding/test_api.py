@@ -10,13 +10,9 @@ import pytest
 from django.utils import timezone
 
 from core.models import Centre, Membership, Role
+from funding.applications import application_approve, application_submit, application_withdraw
+from funding.centres import scheme_set
 from funding.models import Application, ApplicationStatus, CniKind, CniValue
-from funding.services import (
-    application_approve,
-    application_submit,
-    application_withdraw,
-    scheme_set,
-)
 from tests.core.factories import CentreFactory, member
 from tests.funding.factories import cni, draft
 

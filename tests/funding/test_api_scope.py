@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from core.models import Role
-from funding.services import application_submit
+from funding.applications import application_submit
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import cni, draft
 

@@ -226,10 +226,10 @@ def test_commit_writes_nothing_when_a_row_became_invalid_meanwhile(org):
 
 def test_commit_is_one_transaction(org, monkeypatch):
     """A failure while writing the second row leaves the first unwritten too."""
-    from funding import services
+    from funding import centres
 
     calls = []
-    real = services.cni_record
+    real = centres.cni_record
 
     def failing(**kwargs):
         calls.append(kwargs["centre"].name)
@@ -352,7 +352,7 @@ def test_another_users_payload_is_refused(cbhv_client, client, org):
 
 
 def test_an_expired_preview_is_refused(cbhv_client, monkeypatch):
-    from funding.views import applications as views
+    from funding.views import centres as views
 
     html = _upload(cbhv_client, b"centre;child_cni\nNorr;2\n").content.decode()
     monkeypatch.setattr(views, "IMPORT_MAX_AGE", -1)

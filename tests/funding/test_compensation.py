@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.models import Centre, Organisation, Role
+from funding.applications import application_approve, application_submit, application_withdraw
 from funding.compensation import (
     HOOK,
     compensation_for,
@@ -23,12 +24,7 @@ from funding.compensation import (
     rule_set,
 )
 from funding.models import CompensationRule, VisitCompensation
-from funding.services import (
-    application_approve,
-    application_submit,
-    application_withdraw,
-    centres_with_fixed_compensation,
-)
+from funding.selectors import centres_with_fixed_compensation
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import draft
 from tests.visits.factories import ChildFactory, EnrolmentFactory, log_visit

@@ -145,7 +145,8 @@ def test_the_reports_of_closed_years_are_submitted_by_cbhv_not_overdue(demo, api
 
 def test_the_submitted_reports_have_every_section_written_as_a_marked_example(demo):
     from reporting.narratives import SECTIONS
-    from reporting.services import Subject, current_narratives
+    from reporting.selectors import current_narratives
+    from reporting.subjects import Subject
 
     for reference, kind in (("23RS9581", "socialstyrelsen"), ("SKL 18/03311", "skl")):
         grant = Grant.objects.get(reference=reference)

@@ -1,8 +1,9 @@
-"""The finance pages (funding/views/grants.py): the grant overview and a grant's page with the
-ledger's figures, the ledger with its running balance, fixed allocation (preview, then post),
-payouts, repayments, allocations, close, the compensation statements and paying a month; who
-reaches what (finance writes, CBHV reads, others 403, another organisation's grant 404), form
-errors on their fields, one-time tokens, and constant query counts."""
+"""The finance pages (funding/views/grants.py and compensation.py): the grant overview and a
+grant's page with the ledger's figures, the ledger with its running balance, fixed allocation
+(preview, then post), payouts, repayments, allocations, close, the compensation statements and
+paying a month; who reaches what (finance writes, CBHV reads, others 403, another
+organisation's grant 404), form errors on their fields, one-time tokens, and constant query
+counts."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from django.urls import reverse
 
 from core.models import IdempotencyKey, Role
 from funding import ledger
+from funding.applications import application_approve, application_submit
 from funding.models import Grant, LedgerTransaction, PaidMonth, TxKind
-from funding.services import application_approve, application_submit
 from tests.core.factories import CentreFactory, OrganisationFactory, PartnerFactory, member
 from tests.funding.factories import cni, draft
 from tests.funding.test_compensation import at, d, rule, visit

@@ -11,16 +11,15 @@ import pytest
 import time_machine
 
 from core.models import Role
-from funding.models import Application, ApplicationStatus
-from funding.services import (
+from funding.applications import (
     application_approve,
     application_reject,
     application_request_changes,
     application_submit,
     application_withdraw,
-    centres_with_fixed_compensation,
-    has_fixed_compensation,
 )
+from funding.models import Application, ApplicationStatus
+from funding.selectors import centres_with_fixed_compensation, has_fixed_compensation
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import draft
 

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from core.exceptions import Conflict
 from core.models import Role
 from funding import allocation, ledger, partners
+from funding.applications import application_approve, application_submit
 from funding.models import LedgerTransaction, TxKind
-from funding.services import application_approve, application_submit
 from tests.core.factories import CentreFactory, OrganisationFactory, PartnerFactory, member
 from tests.funding.factories import cni, draft
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from core.exceptions import Conflict
 from core.models import Role
 from funding import ledger
+from funding.applications import application_approve, application_submit
 from funding.compensation import (
     month_pay,
     payable_months,
@@ -21,7 +22,6 @@ from funding.compensation import (
     statements,
 )
 from funding.models import CompensationAdjustment, PaidMonth
-from funding.services import application_approve, application_submit
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import draft
 from tests.funding.test_compensation import PV, ZERO, at, d, rule, visit

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from core.exceptions import Conflict
 from core.models import Role
 from funding import ledger
+from funding.applications import application_approve, application_submit
 from funding.compensation import month_pay, next_open_month, statements
 from funding.models import (
     CompensationAdjustment,
@@ -21,7 +22,6 @@ from funding.models import (
     PayoutCategory,
     TxKind,
 )
-from funding.services import application_approve, application_submit
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import draft
 from tests.funding.test_compensation import (

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.models import Centre, Organisation, Role, User
+from funding.applications import application_submit
 from funding.models import (
     Application,
     ApplicationStatus,
@@ -21,7 +22,6 @@ from funding.models import (
     FixedCompensationScheme,
     TransitionKind,
 )
-from funding.services import application_submit
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 from tests.funding.factories import cni, draft
 

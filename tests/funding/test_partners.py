@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from core.exceptions import Conflict
 from core.models import Role
@@ -224,3 +226,16 @@ def test_a_payout_too_large_and_too_early_answers_400_before_409(org, finance, l
     with pytest.raises(ValidationError) as exc:
         transfer(grant, finance, leanlink, "700000.01", datetime.date(2021, 1, 2))
     assert "amount" in exc.value.message_dict
+
+
+def test_the_agreement_list_costs_the_same_for_1_and_20_agreements(org, finance, api_client_for):
+    client = api_client_for(finance)
+    counts = []
+    for n in (1, 19):
+        for i in range(n):
+            agreement(finance, PartnerFactory(organisation=org, name=f"Part {len(counts)}-{i}"))
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/api/v1/partner-agreements/", {"page_size": 200})
+        counts.append((len(response.json()["results"]), len(ctx.captured_queries)))
+    assert [c[0] for c in counts] == [1, 20]
+    assert counts[0][1] == counts[1][1]

@@ -15,6 +15,15 @@ from django.db import transaction
 
 from core.exceptions import Conflict
 from core.models import Membership, Role, User
+from funding.applications import (
+    application_approve,
+    application_create,
+    application_reject,
+    application_request_changes,
+    application_submit,
+    application_update,
+    application_withdraw,
+)
 from funding.models import (
     Application,
     ApplicationStatus,
@@ -23,17 +32,7 @@ from funding.models import (
     FixedCompensationScheme,
     TransitionKind,
 )
-from funding.services import (
-    application_approve,
-    application_create,
-    application_reject,
-    application_request_changes,
-    application_submit,
-    application_update,
-    application_withdraw,
-    centre_eligibility,
-    scheme_in_force,
-)
+from funding.selectors import centre_eligibility, scheme_in_force
 from tests.core.factories import CentreFactory, OrganisationFactory, UserFactory, member
 from tests.funding.factories import cni, draft, plan
 

@@ -26,8 +26,7 @@ from hypothesis.stateful import (
 
 from core.exceptions import Conflict
 from core.models import Role
-from funding.models import Application, ApplicationStatus, TransitionKind
-from funding.services import (
+from funding.applications import (
     application_approve,
     application_reject,
     application_request_changes,
@@ -35,6 +34,7 @@ from funding.services import (
     application_update,
     application_withdraw,
 )
+from funding.models import Application, ApplicationStatus, TransitionKind
 from tests.core.factories import CentreFactory, OrganisationFactory, UserFactory, member
 from tests.funding.factories import draft, plan
 

@@ -4,6 +4,7 @@ and that each reminder (30, 7 and 1 days before) is mailed once."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 import threading
@@ -19,22 +20,21 @@ from django.utils import timezone
 
 from core.models import Role
 from funding import ledger
-from funding.models import Application, ApplicationStatus, Grant
-from funding.services import (
+from funding.applications import (
     application_approve,
     application_reject,
     application_submit,
     application_withdraw,
 )
-from reporting import deadline_views
+from funding.models import Application, ApplicationStatus, Grant
 from reporting.deadlines import (
     Deadline,
     all_deadlines,
     deadlines_for,
     send_deadline_reminders,
-    send_deadline_reminders_task,
 )
 from reporting.models import ReminderSent, ReportKind, ReportRun
+from reporting.tasks import send_deadline_reminders_task
 from tests.core.factories import CentreFactory, OrganisationFactory, UserFactory, member
 from tests.funding.factories import draft
 
@@ -444,6 +444,25 @@ class TestApi:
         assert client.get(back["previous"]).json()["results"] == first["results"]
         assert client.get(API, {"cursor": "bm90LWEtY3Vyc29y"}).status_code == 404
 
+    def test_a_cursor_is_core_s_and_a_page_stays_put_when_an_earlier_deadline_comes(
+        self, org, finance, api_client_for
+    ):
+        with on(D(2023, 3, 1)):
+            for n in range(4):
+                make_grant(
+                    org, finance, funder="region", reference=f"R{n}", use_by=D(2023, 6, 2 + n)
+                )
+        client = api_client_for(finance)
+        first = client.get(API, {"page_size": 2}).json()
+        with on(D(2023, 3, 1)):
+            make_grant(org, finance, funder="region", reference="Tidig", use_by=D(2023, 6, 1))
+        second = client.get(first["next"]).json()
+        assert [r["due"] for r in second["results"]] == ["2023-06-04", "2023-06-05"]
+        # A position that is no deadline's is a forged cursor, answered as core answers one.
+        forged = base64.b64encode(b"p=2023-06-01").decode()
+        assert client.get(API, {"cursor": forged}).status_code == 404
+        assert client.get(API, {"page_size": "x"}).status_code == 400
+
     def test_query_count_does_not_grow_with_deadlines(self, org, finance, cbhv, api_client_for):
         client = api_client_for(finance)
         with on(D(2023, 3, 1)):
@@ -487,19 +506,14 @@ class TestPage:
         assert "2 är försenade." in html
         assert html.index("2023-12-31") < html.index("2024-03-01")
 
-    def test_links_to_the_report_that_answers_a_deadline(
-        self, grant, finance, org, client, monkeypatch
-    ):
+    def test_links_to_the_report_that_answers_a_deadline(self, grant, finance, org, client):
         run = submitted_run(
             ReportKind.SOCIALSTYRELSEN, organisation=org, year=2023, by=finance, grant=grant
         )
         client.force_login(finance)
         html = client.get(PAGE).content.decode()
         assert "Inlämnad" in html
-        # The run page comes with the report pages; any page taking the run's id stands in.
-        monkeypatch.setattr(deadline_views, "REPORT_RUN_URL_NAME", "funding:application")
-        html = client.get(PAGE).content.decode()
-        assert f'href="/ansokningar/{run.pk}/"' in html
+        assert f'href="/rapporter/{run.pk}/"' in html
 
     def test_filters_by_status(self, grant, finance, client):
         client.force_login(finance)

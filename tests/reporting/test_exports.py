@@ -24,9 +24,9 @@ from core.exceptions import Conflict
 from core.models import Role
 from funding import ledger
 from funding.allocation import fixed_allocation_post
+from funding.applications import application_approve, application_submit
 from funding.compensation import month_pay, statements
 from funding.models import LedgerTransaction, TxKind
-from funding.services import application_approve, application_submit
 from reporting import exports, storage
 from reporting.models import ReportKind, ReportRun, RunStatus
 from tests.core.factories import CentreFactory, OrganisationFactory, PartnerFactory, member

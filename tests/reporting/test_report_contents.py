@@ -27,8 +27,8 @@ from django.utils import timezone
 from core.models import Centre, Role, User
 from funding import ledger
 from funding.allocation import fixed_allocation_compute, fixed_allocation_post
+from funding.applications import application_approve, application_submit, application_withdraw
 from funding.models import Application, Grant, LedgerTransaction, TxKind
-from funding.services import application_approve, application_submit, application_withdraw
 from reporting import pdf, selectors, suppression
 from reporting.models import ReportKind, ReportRun
 from tests.core.factories import CentreFactory, OrganisationFactory, member

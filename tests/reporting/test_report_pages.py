@@ -199,7 +199,7 @@ def test_narratives_freeze_when_the_report_is_submitted(
     client.post(url, texts)
     close(grant, finance)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    services.report_submit(cbhv, run)
+    services.report_submit(user=cbhv, run=run)
     page = client.get(url).content.decode()
     assert "Texterna är låsta." in page and "Spara en ny version" not in page
     response = client.post(url, {**texts, "use": "Ändrad."})
@@ -245,3 +245,24 @@ def test_the_admin_lists_runs_of_her_organisation_only_and_changes_nothing(
     assert client.get(url).status_code == 404
     assert client.get(reverse("admin:reporting_narrativeversion_changelist")).status_code == 200
     assert client.get(reverse("admin:reporting_reportrun_add")).status_code == 403
+
+
+def test_a_narrative_save_with_one_invalid_section_stores_nothing_and_names_it(
+    login, cbhv, grant, no_enqueue
+):
+    url = reverse("reporting:narratives", args=["socialstyrelsen", 2023, grant.pk])
+    client = login(cbhv)
+    texts = {"use": "Medlen gick till hembesök.", "comments": "Barnet 20250301-1237 flyttade."}
+    response = client.post(url, texts)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_comments_error"' in html and 'href="#id_comments"' in html
+    assert "personnummer" in html and 'id="id_use_error"' not in html
+    assert not NarrativeVersion.objects.exists()
+    # Corrected, both sections are saved, in one version each.
+    response = client.post(url, {**texts, "comments": "Inga."})
+    assert response.status_code == 302
+    assert sorted(NarrativeVersion.objects.values_list("section", "version")) == [
+        ("comments", 1),
+        ("use", 1),
+    ]

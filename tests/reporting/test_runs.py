@@ -1,4 +1,5 @@
-"""The report-run machinery as plain functions (reporting.services, reporting.tasks).
+"""The report-run machinery as plain functions (reporting.services, reporting.runs,
+reporting.tasks).
 
 Renderers are replaced by a fake one here: the real ones are tested with their own modules."""
 
@@ -17,10 +18,11 @@ from core.exceptions import Conflict
 from core.models import Role
 from funding import ledger
 from funding.models import Application, ApplicationStatus
-from reporting import renderers, services, tasks
+from reporting import renderers, runs, selectors, services, tasks
 from reporting.models import NarrativeVersion, ReportRun, RunStatus
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
+from reporting.subjects import Subject
 from tests.core.factories import CentreFactory, OrganisationFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -141,17 +143,11 @@ def close(grant, by):
 
 def write_sections(user, kind, organisation, year, *, grant=None, centre=None):
     """Every narrative section of the report written (a report is submitted only then)."""
-    for key, heading in SECTIONS[kind]:
-        services.narrative_save(
-            user,
-            kind=kind,
-            organisation=organisation,
-            year=year,
-            grant=grant,
-            centre=centre,
-            section=key,
-            text=f"{heading}: skrivet.",
-        )
+    services.narrative_save(
+        user=user,
+        subject=Subject(kind, organisation, year, grant=grant, centre=centre),
+        texts={key: f"{heading}: skrivet." for key, heading in SECTIONS[kind]},
+    )
 
 
 def fixed_compensation(centre, year, by):
@@ -177,8 +173,8 @@ def fixed_compensation(centre, year, by):
 
 def request_and_run(user, kind, year, **subject):
     """Request, then run the task body as the worker would (after commit)."""
-    run, _created = services.report_request(user, kind, year, **subject)
-    services.run_report_body(str(run.pk))
+    run, _created = services.report_request(user=user, kind=kind, year=year, **subject)
+    runs.run_report_body(str(run.pk))
     run.refresh_from_db()
     return run
 
@@ -188,7 +184,9 @@ def test_the_task_is_enqueued_after_commit_with_the_run_id_only(
     finance, grant, no_enqueue, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        run, created = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+        run, created = services.report_request(
+            user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+        )
         assert not no_enqueue.called  # not before commit
     assert created and run.status == RunStatus.QUEUED
     assert len(callbacks) == 1
@@ -204,7 +202,7 @@ def test_nothing_is_enqueued_when_the_transaction_rolls_back(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+        services.report_request(user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk)
         raise RuntimeError("rolled back")
     assert callbacks == []
     assert not no_enqueue.called
@@ -214,11 +212,17 @@ def test_nothing_is_enqueued_when_the_transaction_rolls_back(
 def test_an_identical_request_while_active_gets_that_run_and_after_done_a_new_one(
     finance, cbhv, grant, fake_renderer, no_enqueue
 ):
-    first, created = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    again, created_again = services.report_request(cbhv, "socialstyrelsen", 2023, grant=grant.pk)
+    first, created = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
+    again, created_again = services.report_request(
+        user=cbhv, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     assert created and not created_again and again.pk == first.pk
-    assert services.run_report_body(first.pk) == services.Outcome.DONE
-    newer, created_newer = services.report_request(cbhv, "socialstyrelsen", 2023, grant=grant.pk)
+    assert runs.run_report_body(first.pk) == runs.Outcome.DONE
+    newer, created_newer = services.report_request(
+        user=cbhv, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     assert created_newer and newer.pk != first.pk
     assert ReportRun.objects.count() == 2
 
@@ -226,16 +230,20 @@ def test_an_identical_request_while_active_gets_that_run_and_after_done_a_new_on
 def test_losing_the_race_on_the_active_index_returns_the_winners_run(
     finance, grant, no_enqueue, monkeypatch
 ):
-    winner, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    real = services._active_run
+    winner, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
+    real = selectors.active_run
     calls = []
 
     def not_yet_visible(subject):
         calls.append(subject)
         return None if len(calls) == 1 else real(subject)  # the other insert not seen at first
 
-    monkeypatch.setattr(services, "_active_run", not_yet_visible)
-    run, created = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    monkeypatch.setattr(selectors, "active_run", not_yet_visible)
+    run, created = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     assert (run.pk, created) == (winner.pk, False)
     assert ReportRun.objects.count() == 1
 
@@ -244,7 +252,7 @@ def test_a_failed_run_can_be_tried_again(finance, grant, fake_renderer, no_enque
     fake_renderer.fail_with = [Conflict("Bidraget saknar uppgifter.")]
     failed = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     assert failed.status == RunStatus.FAILED
-    retried, created = services.report_retry(finance, failed)
+    retried, created = services.report_retry(user=finance, run=failed)
     assert created and retried.pk != failed.pk and retried.status == RunStatus.QUEUED
 
 
@@ -266,13 +274,13 @@ def test_grant_reports_need_a_grant_in_scope_of_the_right_funder_and_year(
     ]
     for subject, field in cases:
         with pytest.raises(ValidationError) as exc:
-            services.report_request(finance, "socialstyrelsen", 2023, **subject)
+            services.report_request(user=finance, kind="socialstyrelsen", year=2023, **subject)
         assert field in errors_of(exc), subject
     with pytest.raises(ValidationError) as exc:
-        services.report_request(finance, "socialstyrelsen", 2024, grant=grant.pk)
+        services.report_request(user=finance, kind="socialstyrelsen", year=2024, grant=grant.pk)
     assert "year" in errors_of(exc)
     with pytest.raises(ValidationError) as exc:
-        services.report_request(finance, "nonsense", 2023)
+        services.report_request(user=finance, kind="nonsense", year=2023)
     assert "kind" in errors_of(exc)
     assert not ReportRun.objects.exists()
 
@@ -282,27 +290,31 @@ def test_the_halsoval_account_needs_a_centre_with_fixed_compensation_that_year(
 ):
     fixed_compensation(centre, 2025, by=cbhv)
     with pytest.raises(ValidationError) as exc:
-        services.report_request(manager, "halsoval", 2024, centre=centre.pk)
+        services.report_request(user=manager, kind="halsoval", year=2024, centre=centre.pk)
     assert "centre" in errors_of(exc)
     # A manager's request for another centre is a 400 on centre (an id outside her scope).
     fixed_compensation(other_centre, 2025, by=cbhv)
     with pytest.raises(ValidationError) as exc:
-        services.report_request(manager, "halsoval", 2025, centre=other_centre.pk)
+        services.report_request(user=manager, kind="halsoval", year=2025, centre=other_centre.pk)
     assert "centre" in errors_of(exc)
-    run, created = services.report_request(manager, "halsoval", 2025, centre=centre.pk)
+    run, created = services.report_request(
+        user=manager, kind="halsoval", year=2025, centre=centre.pk
+    )
     assert created and run.organisation == org and run.centre == centre
-    run2, _ = services.report_request(finance, "halsoval", 2025, centre=other_centre.pk)
+    run2, _ = services.report_request(
+        user=finance, kind="halsoval", year=2025, centre=other_centre.pk
+    )
     assert run2.centre == other_centre
 
 
 def test_roles(org, finance, cbhv, manager, nurse, grant, no_enqueue):
     for user in (nurse, member(Role.LOG_REVIEWER, organisation=org)):
         with pytest.raises(PermissionDenied):
-            services.report_request(user, "finance_xlsx", 2023)
+            services.report_request(user=user, kind="finance_xlsx", year=2023)
     with pytest.raises(PermissionDenied):  # a centre manager: only her centre's account
-        services.report_request(manager, "socialstyrelsen", 2023, grant=grant.pk)
+        services.report_request(user=manager, kind="socialstyrelsen", year=2023, grant=grant.pk)
     for user in (finance, cbhv):
-        run, _ = services.report_request(user, "finance_xlsx", 2023)
+        run, _ = services.report_request(user=user, kind="finance_xlsx", year=2023)
         assert run.organisation == org and run.grant is None and run.centre is None
 
 
@@ -312,9 +324,11 @@ def test_finance_exports_ask_for_the_organisation_when_the_user_has_several(
     member(Role.FINANCE, organisation=other_org, user=finance)
     finance.__dict__.pop("scope", None)
     with pytest.raises(ValidationError) as exc:
-        services.report_request(finance, "finance_csv", 2023)
+        services.report_request(user=finance, kind="finance_csv", year=2023)
     assert "organisation" in errors_of(exc)
-    run, _ = services.report_request(finance, "finance_csv", 2023, organisation=other_org.pk)
+    run, _ = services.report_request(
+        user=finance, kind="finance_csv", year=2023, organisation=other_org.pk
+    )
     assert run.organisation == other_org
 
 
@@ -337,30 +351,34 @@ def test_the_body_renders_stores_and_records_the_file(finance, grant, fake_rende
 def test_the_body_is_idempotent(finance, grant, fake_renderer, no_enqueue, settings):
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     sha, finished = run.sha256, run.finished_at
-    assert services.run_report_body(str(run.pk)) == services.Outcome.SKIPPED
-    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.SKIPPED
+    assert runs.run_report_body(str(run.pk)) == runs.Outcome.SKIPPED
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == runs.Outcome.SKIPPED
     run.refresh_from_db()
     assert (run.sha256, run.finished_at, run.attempts) == (sha, finished, 1)
     assert len(fake_renderer.calls) == 1
     assert [p.name for p in settings.REPORT_STORE.iterdir()] == [f"{run.pk}.pdf"]
     # Unknown or malformed ids do nothing either.
-    assert services.run_report_body("not-a-uuid") == services.Outcome.SKIPPED
-    assert services.run_report_body("00000000-0000-0000-0000-000000000000") == "skipped"
+    assert runs.run_report_body("not-a-uuid") == runs.Outcome.SKIPPED
+    assert runs.run_report_body("00000000-0000-0000-0000-000000000000") == "skipped"
 
 
 def test_a_run_running_in_another_attempt_is_left_alone(finance, grant, fake_renderer, no_enqueue):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     ReportRun.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), attempts=1
     )
-    assert services.run_report_body(run.pk) == services.Outcome.SKIPPED
+    assert runs.run_report_body(run.pk) == runs.Outcome.SKIPPED
     assert fake_renderer.calls == []
 
 
 def test_an_attempt_that_lost_the_run_does_not_store_its_file(
     finance, grant, fake_renderer, no_enqueue, monkeypatch
 ):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     real = fake_renderer.__call__
 
     def taken_over_while_rendering(kind):
@@ -374,7 +392,7 @@ def test_an_attempt_that_lost_the_run_does_not_store_its_file(
         return wrapped
 
     monkeypatch.setattr(renderers, "renderer_for", taken_over_while_rendering)
-    assert services.run_report_body(run.pk) == services.Outcome.SUPERSEDED
+    assert runs.run_report_body(run.pk) == runs.Outcome.SUPERSEDED
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.sha256 == ""
 
@@ -392,9 +410,11 @@ def test_a_conflict_from_the_renderer_fails_the_run_with_its_reason(
 def test_a_validation_error_from_the_renderer_fails_the_run_without_retry(
     finance, grant, fake_renderer, no_enqueue
 ):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     fake_renderer.fail_with = [ValidationError("Texten om samverkan saknas.")]
-    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.FAILED
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == runs.Outcome.FAILED
     run.refresh_from_db()
     assert (run.status, run.error, run.attempts) == ("failed", "Texten om samverkan saknas.", 1)
 
@@ -413,10 +433,12 @@ def test_an_unexpected_error_fails_the_run_with_a_plain_reason_and_no_details(
 def test_a_transient_database_error_leaves_the_run_queued_for_the_retry(
     finance, grant, fake_renderer, no_enqueue
 ):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     fake_renderer.fail_with = [OperationalError("server closed the connection")]
     with pytest.raises(OperationalError):
-        services.run_report_body(run.pk)
+        runs.run_report_body(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED and run.attempts == 1
 
@@ -424,10 +446,12 @@ def test_a_transient_database_error_leaves_the_run_queued_for_the_retry(
 def test_the_task_retries_a_transient_error_then_finishes(
     finance, grant, fake_renderer, no_enqueue
 ):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     fake_renderer.fail_with = [OperationalError("deadlock"), OperationalError("timeout")]
     result = tasks.run_report.apply(args=[str(run.pk)])  # eager: retries run at once
-    assert result.get() == services.Outcome.DONE
+    assert result.get() == runs.Outcome.DONE
     run.refresh_from_db()
     assert run.status == RunStatus.DONE and run.attempts == 3
     assert len(fake_renderer.calls) == 3
@@ -436,7 +460,9 @@ def test_the_task_retries_a_transient_error_then_finishes(
 def test_in_a_worker_the_retry_waits_longer_each_time(finance, grant, fake_renderer, no_enqueue):
     from celery.exceptions import Retry
 
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     countdowns = []
     for retries in range(tasks.MAX_RETRIES):
         fake_renderer.fail_with = [OperationalError("deadlock")]
@@ -460,10 +486,12 @@ def test_a_retry_takes_over_the_run_its_attempt_left_running(
 ):
     """If the database failed so badly that the run could not go back to queued, the retry
     still proceeds (a duplicate delivery of a fresh task would not)."""
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     fake_renderer.fail_with = [OperationalError("gone")]
-    monkeypatch.setattr(services, "_release", lambda *a: None)
-    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.DONE
+    monkeypatch.setattr(runs, "_release", lambda *a: None)
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == runs.Outcome.DONE
     run.refresh_from_db()
     assert run.status == RunStatus.DONE and run.attempts == 2
 
@@ -471,22 +499,26 @@ def test_a_retry_takes_over_the_run_its_attempt_left_running(
 def test_when_the_retries_are_used_up_the_run_fails_with_a_reason(
     finance, grant, fake_renderer, no_enqueue
 ):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     fake_renderer.fail_with = [OperationalError("down")] * (tasks.MAX_RETRIES + 1)
-    assert tasks.run_report.apply(args=[str(run.pk)]).get() == services.Outcome.FAILED
+    assert tasks.run_report.apply(args=[str(run.pk)]).get() == runs.Outcome.FAILED
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and "Försök igen" in run.error
     assert run.attempts == tasks.MAX_RETRIES + 1
 
 
 def test_release_survives_a_database_that_still_fails(finance, grant, no_enqueue, monkeypatch):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
 
     def broken(*args, **kwargs):
         raise DatabaseError("still down")
 
-    monkeypatch.setattr(services, "_owned", broken)
-    services._release(run.pk, 1)  # logs, does not raise
+    monkeypatch.setattr(runs, "_owned", broken)
+    runs._release(run.pk, 1)  # logs, does not raise
 
 
 # --- Stuck runs --------------------------------------------------------------------------------
@@ -495,19 +527,21 @@ def test_requeue_stuck_picks_up_old_running_and_queued_runs(
 ):
     settings.REPORT_RUN_TIME_LIMIT = 600
     old = timezone.now() - datetime.timedelta(minutes=11)
-    stuck, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    stuck, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     ReportRun.objects.filter(pk=stuck.pk).update(
         status=RunStatus.RUNNING, started_at=old, attempts=1
     )
-    lost, _ = services.report_request(finance, "finance_xlsx", 2023)
+    lost, _ = services.report_request(user=finance, kind="finance_xlsx", year=2023)
     ReportRun.objects.filter(pk=lost.pk).update(created_at=old)
-    fresh, _ = services.report_request(finance, "finance_csv", 2023)
+    fresh, _ = services.report_request(user=finance, kind="finance_csv", year=2023)
     ReportRun.objects.filter(pk=fresh.pk).update(
         status=RunStatus.RUNNING, started_at=timezone.now()
     )
-    hopeless, _ = services.report_request(finance, "finance_xlsx", 2024)
+    hopeless, _ = services.report_request(user=finance, kind="finance_xlsx", year=2024)
     ReportRun.objects.filter(pk=hopeless.pk).update(
-        status=RunStatus.RUNNING, started_at=old, attempts=services.MAX_ATTEMPTS
+        status=RunStatus.RUNNING, started_at=old, attempts=runs.MAX_ATTEMPTS
     )
     no_enqueue.reset_mock()
     with django_capture_on_commit_callbacks(execute=True):
@@ -521,24 +555,26 @@ def test_requeue_stuck_picks_up_old_running_and_queued_runs(
     assert status[hopeless.pk] == RunStatus.FAILED
     # Picked up once per time limit: the next beat leaves them alone.
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.requeue_stuck() == 0
+        assert runs.requeue_stuck() == 0
 
 
 def test_a_requeued_run_is_rendered_by_the_next_task(finance, grant, fake_renderer, no_enqueue):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     old = timezone.now() - datetime.timedelta(hours=1)
     ReportRun.objects.filter(pk=run.pk).update(status="running", started_at=old, attempts=1)
-    assert services.requeue_stuck() == 1
-    assert services.run_report_body(run.pk) == services.Outcome.DONE
+    assert runs.requeue_stuck() == 1
+    assert runs.run_report_body(run.pk) == runs.Outcome.DONE
 
 
 def test_the_time_limit_setting(settings):
     settings.REPORT_RUN_TIME_LIMIT = datetime.timedelta(minutes=3)
-    assert services.time_limit() == datetime.timedelta(minutes=3)
+    assert runs.time_limit() == datetime.timedelta(minutes=3)
     settings.REPORT_RUN_TIME_LIMIT = 90
-    assert services.time_limit() == datetime.timedelta(seconds=90)
+    assert runs.time_limit() == datetime.timedelta(seconds=90)
     del settings.REPORT_RUN_TIME_LIMIT
-    assert services.time_limit() == datetime.timedelta(minutes=15)
+    assert runs.time_limit() == datetime.timedelta(minutes=15)
 
 
 # --- Submitting --------------------------------------------------------------------------------
@@ -546,65 +582,69 @@ def test_submitting_freezes_the_report(org, finance, cbhv, grant, fake_renderer,
     close(grant, finance)
     write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    submitted, changed = services.report_submit(cbhv, run)
+    submitted, changed = services.report_submit(user=cbhv, run=run)
     assert changed and submitted.submitted_at is not None and submitted.submitted_by == cbhv
-    again, changed_again = services.report_submit(cbhv, submitted)
+    again, changed_again = services.report_submit(user=cbhv, run=submitted)
     assert not changed_again and again.submitted_at == submitted.submitted_at
     # The database refuses any change to the submitted row (the freeze trigger).
     with pytest.raises(DatabaseError), transaction.atomic():
         ReportRun.objects.filter(pk=run.pk).update(sha256="f" * 64)
     # A submitted report is never replaced: a new request is a conflict.
     with pytest.raises(Conflict):
-        services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+        services.report_request(user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk)
     # And a redelivered task still does nothing.
-    assert services.run_report_body(run.pk) == services.Outcome.SKIPPED
+    assert runs.run_report_body(run.pk) == runs.Outcome.SKIPPED
 
 
 def test_submit_rules(org, finance, cbhv, manager, centre, grant, fake_renderer, no_enqueue):
     close(grant, finance)
     write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
-    queued, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    queued, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     with pytest.raises(Conflict):
-        services.report_submit(cbhv, queued)  # not done
-    services.run_report_body(queued.pk)
+        services.report_submit(user=cbhv, run=queued)  # not done
+    runs.run_report_body(queued.pk)
     queued.refresh_from_db()
     newer = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    services.report_submit(cbhv, newer)
+    services.report_submit(user=cbhv, run=newer)
     with pytest.raises(Conflict):  # another run of the same report is already submitted
-        services.report_submit(cbhv, queued)
+        services.report_submit(user=cbhv, run=queued)
     export = request_and_run(finance, "finance_xlsx", 2023)
     with pytest.raises(Conflict):  # exports are not submitted
-        services.report_submit(cbhv, export)
+        services.report_submit(user=cbhv, run=export)
     with pytest.raises(PermissionDenied):  # finance never submits
-        services.report_submit(finance, export)
+        services.report_submit(user=finance, run=export)
     fixed_compensation(centre, 2025, by=cbhv)
     write_sections(manager, "halsoval", org, 2025, centre=centre)
     account = request_and_run(manager, "halsoval", 2025, centre=centre.pk)
     with pytest.raises(PermissionDenied):  # the manager writes the account's texts, not CBHV
-        services.report_submit(cbhv, account)
+        services.report_submit(user=cbhv, run=account)
     with pytest.raises(PermissionDenied):  # finance reads the centre's account, never submits
-        services.report_submit(finance, account)
+        services.report_submit(user=finance, run=account)
     other_manager = member(Role.CENTRE_MANAGER, centre=CentreFactory(organisation=org))
     with pytest.raises(PermissionDenied):
-        services.report_submit(other_manager, account)
-    assert services.report_submit(manager, account)[1]
+        services.report_submit(user=other_manager, run=account)
+    assert services.report_submit(user=manager, run=account)[1]
 
 
 # --- Narratives --------------------------------------------------------------------------------
-def save(user, subject_kwargs, section, text):
-    return services.narrative_save(user, section=section, text=text, **subject_kwargs)
+def save(user, subject, section, text):
+    """Save one section: the version it added, or None when the text was the current one."""
+    added = services.narrative_save(user=user, subject=subject, texts={section: text})
+    return added[0] if added else None
 
 
 def test_narratives_are_versioned_and_rendered_with_the_latest(
     org, finance, cbhv, grant, fake_renderer, no_enqueue
 ):
-    subject = {"kind": "socialstyrelsen", "organisation": org, "year": 2023, "grant": grant}
-    v1, created1 = save(cbhv, subject, "use", "Första texten.")
-    v2, created2 = save(cbhv, subject, "use", "Andra texten.")
-    same, created3 = save(cbhv, subject, "use", "  Andra texten. ")
-    other, _ = save(cbhv, subject, "comments", "Inget att tillägga.")
-    assert (v1.version, v2.version, created1, created2) == (1, 2, True, True)
-    assert same.pk == v2.pk and not created3
+    subject = Subject("socialstyrelsen", org, 2023, grant=grant)
+    v1 = save(cbhv, subject, "use", "Första texten.")
+    v2 = save(cbhv, subject, "use", "Andra texten.")
+    same = save(cbhv, subject, "use", "  Andra texten. ")
+    other = save(cbhv, subject, "comments", "Inget att tillägga.")
+    assert (v1.version, v2.version) == (1, 2)
+    assert same is None
     assert NarrativeVersion.objects.count() == 3
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     assert fake_renderer.calls[-1][2] == {"use": "Andra texten.", "comments": "Inget att tillägga."}
@@ -614,19 +654,66 @@ def test_narratives_are_versioned_and_rendered_with_the_latest(
 def test_who_writes_narratives_and_when_they_freeze(
     org, finance, cbhv, manager, centre, grant, fake_renderer, no_enqueue
 ):
-    subject = {"kind": "socialstyrelsen", "organisation": org, "year": 2023, "grant": grant}
+    subject = Subject("socialstyrelsen", org, 2023, grant=grant)
     for user in (finance, manager):
         with pytest.raises(PermissionDenied):
             save(user, subject, "use", "Text")
     with pytest.raises(ValidationError):
         save(cbhv, subject, "no_such_section", "Text")
-    account = {"kind": "halsoval", "organisation": org, "year": 2025, "centre": centre}
-    assert save(manager, account, "development", "Vi fortsätter.")[1]
+    account = Subject("halsoval", org, 2025, centre=centre)
+    assert save(manager, account, "development", "Vi fortsätter.") is not None
     with pytest.raises(PermissionDenied):  # the manager writes her account, not CBHV
         save(cbhv, account, "development", "Text")
     write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     close(grant, finance)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    services.report_submit(cbhv, run)
+    services.report_submit(user=cbhv, run=run)
     with pytest.raises(Conflict):
         save(cbhv, subject, "use", "För sent.")
+
+
+def test_a_save_of_several_sections_with_one_invalid_stores_none_and_names_it(
+    org, cbhv, grant, no_enqueue
+):
+    subject = Subject("socialstyrelsen", org, 2023, grant=grant)
+    with pytest.raises(ValidationError) as exc:
+        services.narrative_save(
+            user=cbhv,
+            subject=subject,
+            texts={
+                "use": "Medlen gick till hembesök.",
+                "cooperation_other": "x" * 20_001,
+                "comments": "Barnet 20250301-1237 har flyttat.",
+            },
+        )
+    assert set(errors_of(exc)) == {"cooperation_other", "comments"}
+    assert "personnummer" in errors_of(exc)["comments"][0]
+    assert not NarrativeVersion.objects.exists()
+    added = services.narrative_save(
+        user=cbhv,
+        subject=subject,
+        texts={"comments": "Inga.", "use": "Medlen gick till hembesök."},
+    )
+    assert [v.section for v in added] == ["use", "comments"]  # in the report's order
+    assert NarrativeVersion.objects.count() == 2
+
+
+def test_a_save_that_fails_while_writing_stores_none_of_its_sections(
+    org, cbhv, grant, no_enqueue, monkeypatch
+):
+    subject = Subject("socialstyrelsen", org, 2023, grant=grant)
+    real = NarrativeVersion.objects.create
+    written = []
+
+    def fails_on_the_second(**kwargs):
+        if written:
+            raise DatabaseError("the connection broke")
+        written.append(kwargs["section"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(NarrativeVersion.objects, "create", fails_on_the_second)
+    with pytest.raises(DatabaseError):
+        services.narrative_save(
+            user=cbhv, subject=subject, texts={"use": "Första.", "comments": "Andra."}
+        )
+    assert written == ["use"] and not NarrativeVersion.objects.exists()

@@ -26,7 +26,7 @@ from pypdf import PdfReader
 
 from core.exceptions import Conflict
 from funding import ledger
-from reporting import exports, pdf, services
+from reporting import exports, pdf, services, subjects
 from reporting.models import ReportKind, ReportRun, RunStatus
 
 # The shared fixtures live in test_runs and test_exports; using an imported fixture as an
@@ -118,12 +118,12 @@ def test_the_checks_run_in_the_apis_order(org, finance, cbhv, grant, fake_render
     """403 (role) before 400 (empty sections) before 409 (the grant is open)."""
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     with pytest.raises(PermissionDenied):
-        services.report_submit(finance, run)
+        services.report_submit(user=finance, run=run)
     with pytest.raises(ValidationError):
-        services.report_submit(cbhv, run)
+        services.report_submit(user=cbhv, run=run)
     write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     with pytest.raises(Conflict):
-        services.report_submit(cbhv, run)
+        services.report_submit(user=cbhv, run=run)
 
 
 # --- The period (409) -----------------------------------------------------------------------------
@@ -171,13 +171,13 @@ def test_a_current_year_account_waits_for_the_year_to_end(
 
 def test_skl_waits_for_its_year(org, finance):
     skl = make_grant(org, finance, reference="SKL-2026", funder="skl", year=2026)
-    subject = services.Subject(ReportKind.SKL, org, 2026, grant=skl)
+    subject = subjects.Subject(ReportKind.SKL, org, 2026, grant=skl)
     with on(datetime.date(2026, 12, 31)):
-        assert services.preliminary_reason(subject) == (
+        assert subjects.preliminary_reason(subject) == (
             "Året 2026 är inte slut. Rapporten kan lämnas in från 2027-01-01."
         )
     with on(datetime.date(2027, 1, 1)):
-        assert not services.is_preliminary(subject)
+        assert not subjects.is_preliminary(subject)
 
 
 # --- The texts (400) ------------------------------------------------------------------------------
@@ -185,13 +185,9 @@ def test_an_empty_section_is_refused_naming_it(api_client_for, org, finance, cbh
     close(grant, finance)
     write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     services.narrative_save(
-        cbhv,
-        kind="socialstyrelsen",
-        organisation=org,
-        year=2023,
-        grant=grant,
-        section="comments",
-        text="   ",
+        user=cbhv,
+        subject=subjects.Subject("socialstyrelsen", org, 2023, grant=grant),
+        texts={"comments": "   "},
     )
     client = api_client_for(cbhv)
     run_id = worker.request(client, {"kind": "socialstyrelsen", "year": 2023, "grant": grant.pk})
@@ -203,13 +199,9 @@ def test_an_empty_section_is_refused_naming_it(api_client_for, org, finance, cbh
 def test_every_unwritten_section_is_named(api_client_for, org, finance, cbhv, grant, worker):
     close(grant, finance)
     services.narrative_save(
-        cbhv,
-        kind="socialstyrelsen",
-        organisation=org,
-        year=2023,
-        grant=grant,
-        section="use",
-        text="Fyra områden.",
+        user=cbhv,
+        subject=subjects.Subject("socialstyrelsen", org, 2023, grant=grant),
+        texts={"use": "Fyra områden."},
     )
     client = api_client_for(cbhv)
     run_id = worker.request(client, {"kind": "socialstyrelsen", "year": 2023, "grant": grant.pk})
@@ -229,18 +221,14 @@ def test_a_report_made_before_its_texts_changed_is_not_submitted(
     write_sections(cbhv, "socialstyrelsen", org, 2023, grant=grant)
     run = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
     services.narrative_save(
-        cbhv,
-        kind="socialstyrelsen",
-        organisation=org,
-        year=2023,
-        grant=grant,
-        section="use",
-        text="Ändrad efter att rapporten skapades.",
+        user=cbhv,
+        subject=subjects.Subject("socialstyrelsen", org, 2023, grant=grant),
+        texts={"use": "Ändrad efter att rapporten skapades."},
     )
     with pytest.raises(Conflict, match="Texterna har ändrats"):
-        services.report_submit(cbhv, run)
+        services.report_submit(user=cbhv, run=run)
     newer = request_and_run(finance, "socialstyrelsen", 2023, grant=grant.pk)
-    assert services.report_submit(cbhv, newer)[1]
+    assert services.report_submit(user=cbhv, run=newer)[1]
 
 
 # --- Pages ----------------------------------------------------------------------------------------

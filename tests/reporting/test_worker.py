@@ -18,7 +18,7 @@ from celery.signals import task_postrun
 from django.db import OperationalError
 
 from config.celery import app
-from reporting import services, tasks
+from reporting import runs, services, tasks
 from reporting.models import ReportRun, RunStatus
 
 # The shared fixtures live in test_runs (a conftest here belongs to the lead); using an imported
@@ -97,16 +97,18 @@ def test_request_through_the_api_then_download(
     download = client.get(body["file"])
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == b"%PDF fake socialstyrelsen 2023"
-    assert outcomes == [services.Outcome.DONE]
+    assert outcomes == [runs.Outcome.DONE]
 
 
 def test_a_task_delivered_twice_renders_once(
     celery_worker, outcomes, finance, grant, fake_renderer, settings
 ):
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     tasks.run_report.delay(str(run.pk))  # the same message again (a redelivery)
     wait_for(lambda: len(outcomes) == 2)
-    assert sorted(outcomes) == [services.Outcome.DONE, services.Outcome.SKIPPED]
+    assert sorted(outcomes) == [runs.Outcome.DONE, runs.Outcome.SKIPPED]
     run.refresh_from_db()
     assert run.status == RunStatus.DONE and run.attempts == 1
     assert len(fake_renderer.calls) == 1
@@ -117,9 +119,11 @@ def test_a_transient_error_is_retried_then_done(
     celery_worker, outcomes, finance, grant, fake_renderer
 ):
     fake_renderer.fail_with = [OperationalError("could not serialize access")]
-    run, _ = services.report_request(finance, "socialstyrelsen", 2023, grant=grant.pk)
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
     wait_for(lambda: ReportRun.objects.get(pk=run.pk).status == RunStatus.DONE)
     run.refresh_from_db()
     assert run.attempts == 2 and len(fake_renderer.calls) == 2
     wait_for(lambda: len(outcomes) == 2)
-    assert outcomes == ["RETRY", services.Outcome.DONE]
+    assert outcomes == ["RETRY", runs.Outcome.DONE]

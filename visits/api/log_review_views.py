@@ -20,8 +20,7 @@ from rest_framework.response import Response
 from core.api.helpers import api_user, field_errors, validated
 from visits import log_review
 from visits.api.permissions import ReviewsAccessLog
-from visits.api.serializers import IDENTITY_TYPES
-from visits.api.views import AccessLogList as _AccessLogList
+from visits.api.serializers import IDENTITY_TYPES, AccessLogEntrySerializer
 from visits.models import AccessAction, AccessLog, AccessLogFinding, AccessLogSample, FindingVerdict
 
 
@@ -54,9 +53,18 @@ class AccessLogFilterSerializer(_WithFromTo):
     action = serializers.ChoiceField(required=False, choices=AccessAction.choices)
 
 
-class AccessLogList(_AccessLogList):
+class AccessLogList(generics.ListAPIView[AccessLog]):
     """The access log, newest first, for the log reviewer (Patientdatalagen), filtered by
     child, user, centre, action and period."""
+
+    # Scope (`visits.log_review`): the rows of care units (centres) of the reviewer's
+    # organisations, and the rows without a care unit (downloads of aggregate reports) written
+    # by members of those organisations.
+
+    permission_classes = [IsAuthenticated, ReviewsAccessLog]
+    serializer_class = AccessLogEntrySerializer
+    cursor_ordering = ("-at", "-id")
+    queryset = AccessLog.objects.none()
 
     def get_queryset(self) -> QuerySet[AccessLog]:
         # A plain dict, not the QueryDict: DRF would read `?from=` as "not sent".

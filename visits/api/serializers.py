@@ -407,20 +407,6 @@ class VisitSerializer(serializers.Serializer[Visit]):
 
 
 # --- Access log -------------------------------------------------------------------------------
-class AccessLogQuerySerializer(serializers.Serializer[Any]):
-    """The query of `GET /access-log/` (`from` and `to` are calendar dates, inclusive)."""
-
-    child = serializers.UUIDField(required=False)
-    user = serializers.CharField(required=False, max_length=150, help_text="A username.")
-
-    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
-        fields = super().get_fields()
-        # `from` is a Python keyword, so these two cannot be class attributes.
-        fields["from"] = serializers.DateField(required=False, help_text="From this day.")
-        fields["to"] = serializers.DateField(required=False, help_text="To this day, inclusive.")
-        return fields
-
-
 class AccessLogEntrySerializer(serializers.Serializer[AccessLog]):
     time = serializers.DateTimeField(source="at")
     user = serializers.CharField(source="username")

@@ -4,20 +4,18 @@ the access log (API.md).
 Every view answers in API.md's order: 401 (DRF's authentication), 403 (the role may never do
 this: `visits.api.permissions`), 404 (the path object through `Model.objects.for_user()`), 400
 (the input, including ids in the body outside the caller's scope), 409 (the services'
-`Conflict`). The rules themselves are in `visits.services`; the views resolve ids, call one
-service and write the access log for what they show (the services log their own writes).
+`Conflict`). The rules themselves are in `visits.services`; the views resolve ids and call one
+service. A child's data is read only through `visits.selectors`, which scope it and log the
+read (the services log their own writes).
 """
 
 from __future__ import annotations
 
-import datetime
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import django_filters
-from django.db.models import Q, QuerySet
-from django.shortcuts import get_object_or_404
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -28,14 +26,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.helpers import api_user, validated
-from core.models import Centre, Membership, Role, User
+from core.models import Centre, Role, User
 from core.scoping import scope_of
-from visits import services
-from visits.access_log import log_children
-from visits.api.permissions import NurseWrites, ReviewsAccessLog, SeesChildren
+from visits import selectors, services
+from visits.api.permissions import NurseWrites, SeesChildren
 from visits.api.serializers import (
-    AccessLogEntrySerializer,
-    AccessLogQuerySerializer,
     ChildCreatedSerializer,
     ChildCreateSerializer,
     ChildListItemSerializer,
@@ -53,19 +48,15 @@ from visits.api.serializers import (
     VisitUpdateSerializer,
     WorklistRowSerializer,
 )
-from visits.extension import describer_select_related
 from visits.filters import VisitFilter, WorklistFilter
 from visits.models import (
     CHILD_ROLES,
-    AccessAction,
-    AccessLog,
     Child,
     Enrolment,
     KvaCode,
     ProgrammeTemplate,
     Visit,
 )
-from visits.selectors import visits_with_late, with_schedule, worklist
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -87,24 +78,20 @@ class FilterBackend(DjangoFilterBackend):
         return filterset
 
 
-def _log_read(user: User, entries: Sequence[tuple[Child, uuid.UUID | None]], what: str) -> None:
-    log_children(user=user, action=AccessAction.READ, entries=entries, what=what)
-
-
 class _ChildDataList(mixins.ListModelMixin, generics.GenericAPIView[Any]):
     # A list that shows children's data: every child on the page is logged as read, in one
-    # insert per page (Patientdatalagen; DOMAIN.md 7).
+    # insert per page (Patientdatalagen; DOMAIN.md 7), by `selectors.read_page()`.
 
     log_what = ""
 
-    def log_entries(self, rows: list[Any]) -> list[tuple[Child, uuid.UUID | None]]:
-        raise NotImplementedError
-
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        rows = list(page or [])
-        _log_read(api_user(request), self.log_entries(rows), self.log_what)
-        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+        page = selectors.read_page(
+            user=api_user(request),
+            rows=self.filter_queryset(self.get_queryset()),
+            what=self.log_what,
+            paginate=lambda rows: selectors.Rows(list(self.paginate_queryset(rows) or [])),
+        )
+        return self.get_paginated_response(self.get_serializer(page.rows, many=True).data)
 
 
 DUPLICATE_CHILD = OpenApiResponse(
@@ -170,10 +157,7 @@ class ChildListCreate(_ChildDataList):
     log_what = "child list"
 
     def get_queryset(self) -> QuerySet[Child]:
-        return Child.objects.for_user(self.request.user)
-
-    def log_entries(self, rows: list[Child]) -> list[tuple[Child, uuid.UUID | None]]:
-        return [(child, child.current_centre_id) for child in rows]
+        return selectors.children_for_list(user=self.request.user)
 
     @extend_schema(
         summary="Children of the caller's centres (masked identities)",
@@ -210,15 +194,11 @@ class ChildDetail(generics.GenericAPIView[Child]):
     serializer_class = ChildSerializer
     queryset = Child.objects.none()
 
-    def _child(self) -> Child:
-        return get_object_or_404(Child.objects.for_user(self.request.user), pk=self.kwargs["pk"])
-
     @extend_schema(summary="A child (the whole identity only for its centre's nurses)")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        child = self._child()
+        child = selectors.child_for_read(user=user, pk=pk, what="child")
         full = scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id)
-        _log_read(user, [(child, child.current_centre_id)], "child")
         return Response(ChildSerializer(child, context={"full": full}).data)
 
     @extend_schema(
@@ -228,7 +208,7 @@ class ChildDetail(generics.GenericAPIView[Child]):
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        child = self._child()
+        child = selectors.child_for_change(user=user, pk=pk)
         if not scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id):
             raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar barnets uppgifter.")
         data = validated(ChildUpdateSerializer, request.data)
@@ -236,7 +216,7 @@ class ChildDetail(generics.GenericAPIView[Child]):
         changes = any(getattr(child, name) != value for name, value in data.items())
         services.child_update(user=user, child=child, **data)
         if not changes:
-            _log_read(user, [(child, child.current_centre_id)], "child")
+            selectors.record_read(user=user, rows=[child], what="child")
         return Response(ChildSerializer(child, context={"full": True}).data)
 
 
@@ -267,10 +247,7 @@ class EnrolmentListCreate(_ChildDataList):
     log_what = "enrolment list"
 
     def get_queryset(self) -> QuerySet[Enrolment]:
-        return Enrolment.objects.for_user(self.request.user).select_related("child")
-
-    def log_entries(self, rows: list[Enrolment]) -> list[tuple[Child, uuid.UUID | None]]:
-        return [(enrolment.child, enrolment.centre_id) for enrolment in rows]
+        return selectors.enrolments_for_list(user=self.request.user)
 
     @extend_schema(
         summary="Enrolments made at the caller's centres",
@@ -287,12 +264,8 @@ class EnrolmentListCreate(_ChildDataList):
     def post(self, request: Request) -> Response:
         user = api_user(request)
         data = validated(EnrolmentCreateSerializer, request.data)
-        child = Child.objects.for_user(user).filter(pk=data.pop("child")).first()
-        centre = (
-            Centre.objects.filter(pk__in=scope_of(user).centre_ids(*CHILD_ROLES))
-            .filter(pk=data.pop("centre"))
-            .first()
-        )
+        child = selectors.child_in_scope(user=user, pk=data.pop("child"))
+        centre = selectors.child_centres(user).filter(pk=data.pop("centre")).first()
         template = ProgrammeTemplate.objects.for_user(user).filter(pk=data.pop("template")).first()
         errors = {}
         if child is None:
@@ -317,15 +290,9 @@ class EnrolmentDetail(generics.GenericAPIView[Enrolment]):
     serializer_class = EnrolmentSerializer
     queryset = Enrolment.objects.none()
 
-    def _enrolment(self) -> Enrolment:
-        return get_object_or_404(
-            with_schedule(Enrolment.objects.for_user(self.request.user)), pk=self.kwargs["pk"]
-        )
-
     @extend_schema(summary="An enrolment with its schedule")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        enrolment = self._enrolment()
-        _log_read(api_user(request), [(enrolment.child, enrolment.centre_id)], "enrolment")
+        enrolment = selectors.enrolment_for_read(user=api_user(request), pk=pk, what="enrolment")
         return _enrolment_response(enrolment)
 
     @extend_schema(
@@ -335,13 +302,13 @@ class EnrolmentDetail(generics.GenericAPIView[Enrolment]):
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        enrolment = self._enrolment()
+        enrolment = selectors.enrolment_for_change(user=user, pk=pk)
         data = validated(EnrolmentUpdateSerializer, request.data)
         before = [getattr(enrolment, name) for name in ENROLMENT_FIELDS]
         services.enrolment_update(user=user, enrolment=enrolment, **data)
         # enrolment_update() logs a change; an answer without one is a read.
         if [getattr(enrolment, name) for name in ENROLMENT_FIELDS] == before:
-            _log_read(user, [(enrolment.child, enrolment.centre_id)], "enrolment")
+            selectors.record_read(user=user, rows=[enrolment], what="enrolment")
         return _enrolment_response(enrolment)
 
 
@@ -359,9 +326,7 @@ class EnrolmentEnd(generics.GenericAPIView[Enrolment]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        enrolment = get_object_or_404(
-            with_schedule(Enrolment.objects.for_user(user)), pk=self.kwargs["pk"]
-        )
+        enrolment = selectors.enrolment_for_change(user=user, pk=pk)
         data = validated(EnrolmentEndSerializer, request.data)
         moved_to = None
         if data.get("moved_to") is not None:
@@ -395,10 +360,7 @@ class Worklist(_ChildDataList):
     log_what = "worklist"
 
     def get_queryset(self) -> QuerySet[Enrolment]:
-        return worklist(self.request.user, today=timezone.localdate())
-
-    def log_entries(self, rows: list[Enrolment]) -> list[tuple[Child, uuid.UUID | None]]:
-        return [(row.child, row.centre_id) for row in rows]
+        return selectors.worklist(self.request.user, today=timezone.localdate())
 
     @extend_schema(summary="The nurse's worklist: due and overdue visits")
     def get(self, request: Request) -> Response:
@@ -428,18 +390,8 @@ def _visit_input(data: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def _visits(user: User | Any) -> QuerySet[Visit]:
-    return visits_with_late(Visit.objects.for_user(user)).select_related(
-        "nurse", "enrolment__child", *describer_select_related()
-    )
-
-
 def _visit_response(visit: Visit, *, status_code: int = 200) -> Response:
-    shown = (
-        visits_with_late(Visit.objects.filter(pk=visit.pk))
-        .select_related("nurse", *describer_select_related())
-        .get()
-    )
+    shown = selectors.visit_as_saved(visit=visit)
     return Response(VisitSerializer(shown).data, status=status_code)
 
 
@@ -456,10 +408,7 @@ class VisitListCreate(_ChildDataList):
     log_what = "visit list"
 
     def get_queryset(self) -> QuerySet[Visit]:
-        return _visits(self.request.user)
-
-    def log_entries(self, rows: list[Visit]) -> list[tuple[Child, uuid.UUID | None]]:
-        return [(visit.enrolment.child, visit.centre_id) for visit in rows]
+        return selectors.visits_for_list(user=self.request.user)
 
     @extend_schema(summary="Visits made at the caller's centres, newest first")
     def get(self, request: Request) -> Response:
@@ -475,12 +424,7 @@ class VisitListCreate(_ChildDataList):
         data = validated(VisitCreateSerializer, request.data)
         # Visits are written by the nurses of the enrolment's centre (a centre manager there
         # reads them): another centre's enrolment is outside the scope of this action.
-        enrolment = (
-            Enrolment.objects.filter(centre_id__in=scope_of(user).centre_ids(Role.NURSE))
-            .select_related("child", "template", "centre")
-            .filter(pk=data["enrolment"])
-            .first()
-        )
+        enrolment = selectors.enrolment_for_visit_log(user=user, pk=data["enrolment"])
         if enrolment is None:
             raise ValidationError({"enrolment": ["Inskrivningen finns inte vid dina BVC:er."]})
         visit = services.visit_log(
@@ -499,15 +443,9 @@ class VisitDetail(generics.GenericAPIView[Visit]):
     serializer_class = VisitSerializer
     queryset = Visit.objects.none()
 
-    def _visit(self) -> Visit:
-        return get_object_or_404(
-            _visits(self.request.user).select_related("enrolment__template"), pk=self.kwargs["pk"]
-        )
-
     @extend_schema(summary="A visit")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        visit = self._visit()
-        _log_read(api_user(request), [(visit.enrolment.child, visit.centre_id)], "visit")
+        visit = selectors.visit_for_read(user=api_user(request), pk=pk, what="visit")
         return Response(VisitSerializer(visit).data)
 
     @extend_schema(
@@ -517,7 +455,7 @@ class VisitDetail(generics.GenericAPIView[Visit]):
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        visit = self._visit()
+        visit = selectors.visit_for_change(user=user, pk=pk)
         if not scope_of(user).has_role_at(Role.NURSE, centre_id=visit.centre_id):
             raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar besök.")
         data = validated(VisitUpdateSerializer, request.data)
@@ -528,48 +466,3 @@ class VisitDetail(generics.GenericAPIView[Visit]):
             adjustment=data.get("adjustment", False),
         )
         return _visit_response(visit)
-
-
-# --- Access log -------------------------------------------------------------------------------
-def _start_of(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
-
-class AccessLogList(generics.ListAPIView[AccessLog]):
-    """The access log, newest first, for the log reviewer (Patientdatalagen).
-
-    Scope: the rows of care units (centres) of the reviewer's organisations, and the rows
-    without a care unit (downloads of aggregate reports) written by members of those
-    organisations. A row is not shown for the organisation of its writer alone: a user who
-    works for two organisations reads each one's children through that one's centres."""
-
-    permission_classes = [IsAuthenticated, ReviewsAccessLog]
-    serializer_class = AccessLogEntrySerializer
-    cursor_ordering = ("-at", "-id")
-    queryset = AccessLog.objects.none()
-
-    def get_queryset(self) -> QuerySet[AccessLog]:
-        # A plain dict, not the QueryDict: DRF would read `?from=` as "not sent".
-        query = validated(AccessLogQuerySerializer, self.request.query_params.dict())
-        organisations = scope_of(self.request.user).organisation_ids(Role.LOG_REVIEWER)
-        centres = Centre.objects.filter(organisation_id__in=organisations).values("id")
-        members = Membership.objects.filter(organisation_id__in=organisations).values("user_id")
-        rows = AccessLog.objects.filter(
-            Q(care_unit__in=centres) | Q(care_unit__isnull=True, user_id__in=members)
-        )
-        if "child" in query:
-            rows = rows.filter(child_id=query["child"])
-        if "user" in query:
-            rows = rows.filter(username=query["user"])
-        if "from" in query:
-            rows = rows.filter(at__gte=_start_of(query["from"]))
-        if "to" in query and query["to"] < datetime.date.max:
-            rows = rows.filter(at__lt=_start_of(query["to"] + datetime.timedelta(days=1)))
-        return rows
-
-    @extend_schema(
-        summary="The access log (log reviewers)",
-        parameters=[AccessLogQuerySerializer],
-    )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)

@@ -1,13 +1,12 @@
-"""The fixed-compensation part of API v1: centres with their child CNI and fixed compensation,
-and applications with their decisions (API.md, "Centres and reference data",
-"Fixed-compensation applications").
+"""Fixed-compensation applications in API v1 (API.md, "Fixed-compensation applications").
 
 Every view answers in API.md's order: 401 (DRF's authentication), 403 (the role may never do
-this: the permission classes below), 404 (the path object through `Application.objects.
-for_user()`), 403 again where the caller sees the application but may not act on it (another
-centre's application for a nurse who is also CBHV; a CBHV's own application), 400 (the input,
-including a centre in the body that is not the caller's), 409 (the services' `Conflict`). The
-rules themselves are in `funding.services`; the views resolve ids and call one service.
+this: the permission classes below), 404 (the path object through `selectors.applications_for()`),
+403 again where the caller sees the application but may not act on it (another centre's
+application for a nurse who is also CBHV; a CBHV's own application: `selectors.is_centre_staff()`
+and `selectors.may_decide()`, the rules the services apply), 400 (the input, including a centre
+in the body that is not the caller's), 409 (the services' `Conflict`). The rules themselves are
+in `funding.applications`; the views resolve ids and call one service.
 """
 
 from __future__ import annotations
@@ -15,24 +14,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import (
-    BooleanField,
-    Case,
-    DecimalField,
-    Exists,
-    F,
-    IntegerField,
-    OuterRef,
-    Prefetch,
-    QuerySet,
-    Subquery,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -41,32 +24,22 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api import views as core_views
 from core.api.helpers import api_user, has_role, reject_empty, validated
-from core.models import CENTRE_ROLES, Centre, Role, User
-from core.scoping import scope_of
-from funding import services
+from core.models import CENTRE_ROLES, Role, User
+from funding import applications, selectors
 from funding.api.serializers import (
     ApplicationCreateSerializer,
     ApplicationSerializer,
     ApplicationUpdateSerializer,
     ApproveSerializer,
-    CentreQuerySerializer,
-    CentreSerializer,
     RejectSerializer,
     RequestChangesSerializer,
 )
 from funding.filters import ApplicationFilter
-from funding.models import (
-    Application,
-    ApplicationStatus,
-    ApplicationTransition,
-    CniValue,
-    FixedCompensationScheme,
-)
+from funding.models import Application, ApplicationTransition
 
 
-# --- Helpers ----------------------------------------------------------------------------------
+# --- Permissions ------------------------------------------------------------------------------
 class CentreStaffWrites(BasePermission):
     """Anyone reads (within their scope); only nurses and centre managers write: they draft,
     change, submit and withdraw their centre's applications."""
@@ -86,106 +59,22 @@ class Decides(BasePermission):
         return has_role(request, Role.CBHV)
 
 
-# --- Centres ----------------------------------------------------------------------------------
-def _figures_year(request: Request) -> int:
-    reject_empty(request, ["year"])
-    query = validated(CentreQuerySerializer, request.query_params)
-    return int(query.get("year") or timezone.localdate().year)
-
-
-def with_fixed_figures(centres: QuerySet[Centre], year: int) -> QuerySet[Centre]:
-    """Each centre with its current child CNI (the latest by reference date, then import), the
-    threshold of its organisation's scheme in force for `year`, whether the CNI is above it, and
-    its fixed compensation for `year` (an application approved and not withdrawn), all as
-    subqueries of the one query that lists the centres."""
-    current_cni = (
-        CniValue.objects.child_cni()
-        .filter(centre=OuterRef("pk"))
-        .order_by("-reference_date", "-created_at")
-    )
-    threshold = (
-        FixedCompensationScheme.objects.filter(
-            organisation=OuterRef("organisation_id"), from_year__lte=year
-        )
-        .order_by("-from_year")
-        .values("threshold")[:1]
-    )
-    # One per centre and year (a unique constraint), so no order is needed.
-    approved = Application.objects.filter(
-        centre=OuterRef("pk"), year=year, status=ApplicationStatus.APPROVED
-    ).order_by()
-    return centres.annotate(
-        figures_year=Value(year, output_field=IntegerField()),
-        child_cni=Subquery(current_cni.values("value")[:1]),
-        cni_reference_date=Subquery(current_cni.values("reference_date")[:1]),
-        listed_children=Subquery(current_cni.values("listed_children")[:1]),
-        fixed_threshold=Coalesce(
-            Subquery(threshold),
-            Value(services.DEFAULT_THRESHOLD),
-            output_field=DecimalField(max_digits=6, decimal_places=2),
-        ),
-        fixed_compensation=Exists(approved),
-        fixed_from=Subquery(approved.values("effective_from")[:1]),
-    ).annotate(
-        # Seed 004: above the threshold, as `services.centre_eligibility()` decides at submission.
-        eligible_for_fixed=Case(
-            When(child_cni__gt=F("fixed_threshold"), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
-        )
-    )
-
-
-class CentreList(core_views.CentreList):
-    """The caller's organisations' centres (core decides which) with their figures."""
-
-    serializer_class = CentreSerializer  # type: ignore[assignment]
-
-    def get_queryset(self) -> QuerySet[Centre]:
-        return with_fixed_figures(super().get_queryset(), _figures_year(self.request))
-
-    @extend_schema(
-        summary="Centres with their child CNI and fixed compensation for the year",
-        parameters=[CentreQuerySerializer],
-    )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
-
-
-class CentreDetail(core_views.CentreDetail):
-    serializer_class = CentreSerializer  # type: ignore[assignment]
-
-    def get_object(self) -> Centre:
-        centres = super().get_queryset()
-        # The path first (404), then the query (400).
-        if not centres.filter(pk=self.kwargs["pk"]).exists():
-            raise Http404
-        return with_fixed_figures(centres, _figures_year(self.request)).get(pk=self.kwargs["pk"])
-
-    @extend_schema(
-        summary="A centre with its child CNI and fixed compensation for the year",
-        parameters=[CentreQuerySerializer],
-    )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
-
-
 # --- Applications -----------------------------------------------------------------------------
-def _shown(applications: QuerySet[Application]) -> QuerySet[Application]:
+def _shown(qs: QuerySet[Application]) -> QuerySet[Application]:
     """What an answer shows of each application, in two queries whatever their number."""
-    return applications.select_related(
-        "centre", "created_by", "submitted_by", "decided_by"
-    ).prefetch_related(Prefetch("transitions", ApplicationTransition.objects.select_related("by")))
+    return qs.select_related("centre", "created_by", "submitted_by", "decided_by").prefetch_related(
+        Prefetch("transitions", ApplicationTransition.objects.select_related("by"))
+    )
 
 
 def _applications(user: User | Any) -> QuerySet[Application]:
-    return _shown(Application.objects.for_user(user))
+    return _shown(selectors.applications_for(user=user))
 
 
 def _application(request: Request, pk: uuid.UUID) -> Application:
     """The path's application, if the caller sees it (else 404, like a missing one)."""
     return get_object_or_404(
-        Application.objects.for_user(request.user).select_related("centre"), pk=pk
+        selectors.applications_for(user=request.user).select_related("centre"), pk=pk
     )
 
 
@@ -193,7 +82,7 @@ def _for_centre_staff(request: Request, pk: uuid.UUID) -> Application:
     """The application, for an action of its centre: only its own nurses and manager act for a
     centre (a nurse who is also CBHV sees other centres' applications, and may not act there)."""
     application = _application(request, pk)
-    if application.centre_id not in scope_of(request.user).centre_ids(*CENTRE_ROLES):
+    if not selectors.is_centre_staff(user=api_user(request), centre_id=application.centre_id):
         raise PermissionDenied(_("Bara BVC:ns egna sjuksköterskor och chef hanterar ansökan."))
     return application
 
@@ -203,11 +92,9 @@ def _for_decider(request: Request, pk: uuid.UUID) -> Application:
     the services check the same, this answers 403 before the input is looked at)."""
     user = api_user(request)
     application = _application(request, pk)
-    if not scope_of(user).has_role_in(
-        Role.CBHV, organisation_id=application.centre.organisation_id
-    ):
+    if not selectors.is_decider_of(user=user, application=application):
         raise PermissionDenied(_("Bara CBHV i organisationen beslutar om ansökan."))
-    if services.is_own_application(user, application):
+    if not selectors.may_decide(user=user, application=application):
         raise PermissionDenied(_("Ingen beslutar om en ansökan från sin egen BVC."))
     return application
 
@@ -246,16 +133,12 @@ class ApplicationListCreate(generics.ListAPIView[Application]):
     def post(self, request: Request) -> Response:
         user = api_user(request)
         data = validated(ApplicationCreateSerializer, request.data)
-        centre = (
-            Centre.objects.filter(pk__in=scope_of(user).centre_ids(*CENTRE_ROLES))
-            .filter(pk=data.pop("centre"))
-            .first()
-        )
+        centre = selectors.centres_staffed_by(user=user).filter(pk=data.pop("centre")).first()
         if centre is None:
             raise ValidationError({"centre": [_("BVC:n finns inte bland dina.")]})
         year = data.pop("year")
-        application = services.application_create(
-            user=user, centre=centre, year=year, plan=services.Plan(**data)
+        application = applications.application_create(
+            user=user, centre=centre, year=year, plan=applications.Plan(**data)
         )
         return _detail(application, status_code=status.HTTP_201_CREATED)
 
@@ -279,9 +162,8 @@ class ApplicationDetail(generics.GenericAPIView[Application]):
         user = api_user(request)
         application = _for_centre_staff(request, pk)
         changes = validated(ApplicationUpdateSerializer, request.data, partial=True)
-        current = {name: getattr(application, name) for name in services.PLAN_FIELDS}
-        plan = services.Plan(**{**current, **changes})
-        services.application_update(user=user, application=application, plan=plan)
+        plan = applications.Plan(**{**vars(applications.Plan.of(application)), **changes})
+        applications.application_update(user=user, application=application, plan=plan)
         return _detail(application)
 
 
@@ -298,7 +180,7 @@ class ApplicationSubmit(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_centre_staff(request, pk)
-        services.application_submit(user=api_user(request), application=application)
+        applications.application_submit(user=api_user(request), application=application)
         return _detail(application)
 
 
@@ -315,7 +197,7 @@ class ApplicationWithdraw(generics.GenericAPIView[Application]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_centre_staff(request, pk)
-        services.application_withdraw(user=api_user(request), application=application)
+        applications.application_withdraw(user=api_user(request), application=application)
         return _detail(application)
 
 
@@ -332,7 +214,7 @@ class ApplicationRequestChanges(generics.GenericAPIView[Application]):
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_decider(request, pk)
         data = validated(RequestChangesSerializer, request.data)
-        services.application_request_changes(
+        applications.application_request_changes(
             user=api_user(request), application=application, comment=data["comment"]
         )
         return _detail(application)
@@ -357,7 +239,7 @@ class ApplicationApprove(generics.GenericAPIView[Application]):
             raise ValidationError(
                 {"effective_from": [_("Datumet ska ligga i ansökningsåret %s.") % application.year]}
             )
-        services.application_approve(
+        applications.application_approve(
             user=api_user(request),
             application=application,
             comment=data["comment"],
@@ -379,7 +261,7 @@ class ApplicationReject(generics.GenericAPIView[Application]):
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         application = _for_decider(request, pk)
         data = validated(RejectSerializer, request.data)
-        services.application_reject(
+        applications.application_reject(
             user=api_user(request), application=application, reason=data["reason"]
         )
         return _detail(application)

@@ -1,13 +1,13 @@
 """Partner agreements in API v1 (issue: money 7). An extra beside API.md's contract:
 `GET|POST /api/v1/partner-agreements/` and `POST /api/v1/partner-agreements/{id}/allocate/`.
-Finance writes, CBHV reads, like grants; the money itself moves through the grant's ledger."""
+Finance writes, CBHV reads, like grants (`selectors.agreements_for()`); the money itself moves
+through the grant's ledger (`funding.partners`)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -19,12 +19,10 @@ from rest_framework.response import Response
 
 from core.api.helpers import api_user, validated
 from core.api.idempotency import idempotency_parameter, idempotent
-from core.models import Partner, Role
-from core.scoping import scope_of
-from funding import partners
-from funding.api.ledger_serializers import LedgerRowSerializer, money_in, money_out, year_field
-from funding.api.ledger_views import CONFLICT, LedgerAccess, _tx_response
-from funding.models import AgreementCondition, Grant, PartnerAgreement
+from funding import partners, selectors
+from funding.api.fields import money_in, money_out, year_field
+from funding.api.grants import CONFLICT, LedgerAccess, LedgerRowSerializer, tx_response
+from funding.models import AgreementCondition, Grant, PartnerAgreement, PartnerAgreementQuerySet
 
 
 class AgreementSerializer(serializers.Serializer[Any]):
@@ -58,18 +56,14 @@ class AgreementAllocateSerializer(serializers.Serializer[Any]):
     grant = serializers.UUIDField(help_text="A grant of the agreement's organisation and years.")
 
 
-def _agreements(request: Request) -> QuerySet[PartnerAgreement]:
-    return PartnerAgreement.objects.for_user(request.user).select_related("partner")
-
-
 class AgreementListCreate(generics.ListAPIView[PartnerAgreement]):
     permission_classes = [IsAuthenticated, LedgerAccess]
     serializer_class = AgreementSerializer
     cursor_ordering = ("-created_at", "-id")
     queryset = PartnerAgreement.objects.none()
 
-    def get_queryset(self) -> QuerySet[PartnerAgreement]:
-        return _agreements(self.request)
+    def get_queryset(self) -> PartnerAgreementQuerySet:
+        return selectors.agreements_for(user=self.request.user)
 
     @extend_schema(summary="Agreements with partners (finance, CBHV)")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -84,10 +78,7 @@ class AgreementListCreate(generics.ListAPIView[PartnerAgreement]):
     def post(self, request: Request) -> Response:
         user = api_user(request)
         data = validated(AgreementCreateSerializer, request.data)
-        partner = Partner.objects.filter(
-            pk=data.pop("partner"),
-            organisation_id__in=scope_of(user).organisation_ids(Role.FINANCE),
-        ).first()
+        partner = selectors.finance_partner(user=user, pk=data.pop("partner"))
         if partner is None:
             raise ValidationError({"partner": [_("Samverkansparten finns inte bland dina.")]})
 
@@ -111,8 +102,8 @@ class AgreementAllocate(generics.GenericAPIView[PartnerAgreement]):
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
-        agreement = get_object_or_404(_agreements(request), pk=pk)
-        if not scope_of(user).has_role_in(Role.FINANCE, organisation_id=agreement.organisation_id):
+        agreement = get_object_or_404(selectors.agreements_for(user=user), pk=pk)
+        if not selectors.is_finance_of(user=user, of=agreement):
             raise PermissionDenied(_("Bara ekonomi i organisationen fördelar pengar."))
         data = validated(AgreementAllocateSerializer, request.data)
         grant = Grant.objects.for_user(user).filter(pk=data["grant"]).first()
@@ -121,6 +112,6 @@ class AgreementAllocate(generics.GenericAPIView[PartnerAgreement]):
 
         def run() -> Response:
             tx = partners.agreement_allocate(user=user, agreement=agreement, grant=grant)
-            return _tx_response(tx)
+            return tx_response(tx)
 
         return idempotent(request, run)

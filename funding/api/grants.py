@@ -1,50 +1,180 @@
-"""Grants and their ledger in API v1 (API.md, "Grants and ledger"; DOMAIN.md 4.3).
+"""Grants and their ledger in API v1 (API.md, "Grants and ledger"; DOMAIN.md 4.3): the grant
+list and a grant with its figures, its ledger, allocations, the fixed allocation, payouts,
+reversals, carry-over, close and repayments.
 
 Finance writes, CBHV reads; other roles get 403. Every view answers in API.md's order: 401
 (DRF's authentication), 403 (`LedgerAccess`: the role may never do this), 404 (the grant
-through `Grant.objects.for_user()`), 403 again when the caller sees the grant only as CBHV and
-writes, 400 (the input, including a recipient or transaction that is not the grant's), 409 (the
-ledger's `Conflict`: a closed grant, a date after use-by, already reversed). The rules are in
-`funding.ledger`; the views resolve ids and call one service.
+through `selectors.grants_for()`), 403 again when the caller sees the grant only as CBHV and
+writes (`selectors.is_finance_of()`), 400 (the input, including a recipient or transaction that
+is not the grant's: the services' ValidationError), 409 (their `Conflict`: a closed grant, a
+date after use-by, already reversed). The rules are in `funding.ledger` and
+`funding.allocation`; the views parse, resolve ids and call one service.
+
+Input serializers only parse and type-check (money as `core.api.fields.MoneyField`); output
+serializers take the dicts built here (figures computed from the ledger) and render money as
+strings with two decimals.
 """
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.fields import MoneyField
 from core.api.helpers import api_user, has_role, reject_empty, validated
 from core.api.idempotency import idempotency_parameter, idempotent
+from core.dates import MAX_YEAR, MIN_YEAR
 from core.exceptions import Conflict
-from core.models import Centre, Organisation, Partner, Role
-from core.scoping import scope_of
-from funding import ledger
-from funding.api.ledger_serializers import (
-    GrantAllocationSerializer,
-    GrantCarryOverResultSerializer,
-    GrantCarryOverSerializer,
-    GrantCreateSerializer,
-    GrantPayoutSerializer,
-    GrantQuerySerializer,
-    GrantRepaymentSerializer,
-    GrantReversalSerializer,
-    GrantSerializer,
-    LedgerRowSerializer,
+from core.models import Centre, Partner, Role
+from funding import allocation, ledger, selectors
+from funding.api.fields import money_in, money_out, money_text, year_field
+from funding.models import (
+    Funder,
+    Grant,
+    LedgerTransaction,
+    LedgerTransactionQuerySet,
+    PayoutCategory,
+    RecipientType,
+    TxKind,
 )
-from funding.models import Grant, LedgerLeg, LedgerTransaction
+
+TEXT_MAX = 5000
 
 
+STATUSES = [("open", "open"), ("closed", "closed")]
+
+
+# --- Serializers: grants ------------------------------------------------------------------------
+class GrantQuerySerializer(serializers.Serializer[Any]):
+    organisation = serializers.UUIDField(required=False)
+    year = year_field(required=False)
+    funder = serializers.ChoiceField(choices=Funder.choices, required=False)
+    status = serializers.ChoiceField(choices=STATUSES, required=False)
+
+
+class GrantCreateSerializer(serializers.Serializer[Any]):
+    organisation = serializers.UUIDField()
+    funder = serializers.ChoiceField(choices=Funder.choices)
+    reference = serializers.CharField(max_length=60)
+    year = year_field()
+    amount = money_in()
+    requisitioned_on = serializers.DateField(required=False, allow_null=True)
+    received_on = serializers.DateField()
+    use_by = serializers.DateField()
+    report_due = serializers.DateField()
+    conditions = serializers.CharField(
+        required=False, allow_blank=True, max_length=TEXT_MAX, default=""
+    )
+
+
+class GrantSerializer(serializers.Serializer[Any]):
+    """A grant with its figures, all from the ledger: `balance` = amount − paid_out −
+    carried_over − repaid; `unused` = amount − paid_out (frozen at close); `repayment_due` is
+    0.00 while open, after close unused − carried_over − repaid."""
+
+    id = serializers.UUIDField(read_only=True)
+    organisation = serializers.UUIDField(read_only=True)
+    funder = serializers.ChoiceField(choices=Funder.choices, read_only=True)
+    reference = serializers.CharField(read_only=True)
+    year = serializers.IntegerField(read_only=True)
+    amount = money_out(help_text="Received: receipts, including carry-overs from earlier grants.")
+    allocated = money_out()
+    paid_out = money_out()
+    carried_over = money_out()
+    repaid = money_out()
+    balance = money_out()
+    unused = money_out()
+    repayment_due = money_out()
+    status = serializers.ChoiceField(choices=STATUSES, read_only=True)
+    requisitioned_on = serializers.DateField(read_only=True, allow_null=True)
+    received_on = serializers.DateField(read_only=True)
+    use_by = serializers.DateField(read_only=True)
+    report_due = serializers.DateField(read_only=True)
+    conditions = serializers.CharField(read_only=True)
+    closed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+# --- Serializers: the ledger --------------------------------------------------------------------
+class LedgerRowSerializer(serializers.Serializer[Any]):
+    """A transaction, signed from the grant's side (receipts positive; payouts, carry-overs and
+    repayments negative; a reversal the opposite of what it reverses; allocations positive)."""
+
+    id = serializers.UUIDField(read_only=True)
+    kind = serializers.ChoiceField(choices=TxKind.choices, read_only=True)
+    category = serializers.CharField(
+        read_only=True, help_text="Payout category, or empty (`fixed`, `partner_transfer`, ...)."
+    )
+    date = serializers.DateField(read_only=True)
+    amount = money_out()
+    recipient_type = serializers.CharField(
+        read_only=True, help_text="`centre`, `partner`, `organisation`, or empty."
+    )
+    recipient = serializers.UUIDField(read_only=True, allow_null=True)
+    reference = serializers.CharField(read_only=True)
+    reverses = serializers.UUIDField(read_only=True, allow_null=True)
+    created_by = serializers.CharField(read_only=True, help_text="The username.")
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class GrantCarryOverResultSerializer(serializers.Serializer[Any]):
+    carry_over = LedgerRowSerializer(read_only=True)
+    receipt = LedgerRowSerializer(read_only=True, help_text="The receipt on `to_grant`.")
+    to_grant = serializers.UUIDField(read_only=True)
+
+
+class GrantAllocationSerializer(serializers.Serializer[Any]):
+    recipient_type = serializers.ChoiceField(
+        choices=[(RecipientType.CENTRE.value, "centre"), (RecipientType.PARTNER.value, "partner")]
+    )
+    recipient = serializers.UUIDField()
+    amount = money_in()
+    purpose = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class GrantPayoutSerializer(serializers.Serializer[Any]):
+    recipient_type = serializers.ChoiceField(choices=RecipientType.choices)
+    recipient = serializers.UUIDField(
+        help_text="A centre or partner of the grant's organisation, or the organisation itself."
+    )
+    category = serializers.ChoiceField(choices=PayoutCategory.choices)
+    amount = money_in()
+    date = serializers.DateField()
+    reference = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class GrantReversalSerializer(serializers.Serializer[Any]):
+    transaction = serializers.UUIDField()
+    reason = serializers.CharField(max_length=200)
+
+
+class GrantCarryOverSerializer(serializers.Serializer[Any]):
+    amount = money_in()
+    # The later grant, when made, runs to 31 December and reports by 1 March the year after.
+    to_year = serializers.IntegerField(min_value=MIN_YEAR, max_value=MAX_YEAR - 1)
+    # It becomes the made grant's reference with " (year)" appended (60 characters at most).
+    decision_reference = serializers.CharField(max_length=50)
+
+
+class GrantRepaymentSerializer(serializers.Serializer[Any]):
+    amount = money_in()
+    date = serializers.DateField()
+    reference = serializers.CharField(max_length=200, help_text="The funder's invoice.")
+
+
+# --- Permissions and helpers ----------------------------------------------------------------------
 class LedgerAccess(BasePermission):
     """Finance and CBHV read; only finance writes."""
 
@@ -56,16 +186,11 @@ class LedgerAccess(BasePermission):
         return has_role(request, Role.FINANCE)
 
 
-# --- Helpers ----------------------------------------------------------------------------------
-def _grants(request: Request) -> QuerySet[Grant]:
-    return ledger.with_figures(Grant.objects.for_user(request.user))
-
-
-def _grant_for_finance(request: Request, pk: uuid.UUID) -> Grant:
+def grant_for_finance(request: Request, pk: uuid.UUID) -> Grant:
     """The grant in the path (404 outside the caller's scope), for finance of its organisation
     (403 for a caller who sees it only as CBHV)."""
-    grant = get_object_or_404(Grant.objects.for_user(request.user), pk=pk)
-    if not scope_of(request.user).has_role_in(Role.FINANCE, organisation_id=grant.organisation_id):
+    grant = get_object_or_404(selectors.grants_for(user=request.user), pk=pk)
+    if not selectors.is_finance_of(user=request.user, of=grant):
         raise PermissionDenied(_("Bara ekonomi i bidragets organisation hanterar bidraget."))
     return grant
 
@@ -114,27 +239,14 @@ def ledger_row(tx: LedgerTransaction) -> dict[str, Any]:
     }
 
 
-def _transactions() -> QuerySet[LedgerTransaction]:
-    return LedgerTransaction.objects.select_related("created_by").prefetch_related(
-        Prefetch("legs", queryset=LedgerLeg.objects.order_by("id"))
-    )
-
-
 def _grant_response(grant: Grant, *, status_code: int = status.HTTP_200_OK) -> Response:
     shown = ledger.with_figures(Grant.objects.filter(pk=grant.pk)).get()
     return Response(GrantSerializer(grant_row(shown)).data, status=status_code)
 
 
-def _tx_response(tx: LedgerTransaction) -> Response:
-    shown = _transactions().get(pk=tx.pk)
+def tx_response(tx: LedgerTransaction) -> Response:
+    shown = LedgerTransaction.objects.with_legs().get(pk=tx.pk)
     return Response(LedgerRowSerializer(ledger_row(shown)).data, status=status.HTTP_201_CREATED)
-
-
-def _recipient(grant: Grant, recipient_type: str, recipient_id: uuid.UUID) -> Centre | Partner:
-    """A centre or partner of the grant's organisation (allocations), else 400 on `recipient`."""
-    found = ledger.recipient_of(grant, recipient_type, recipient_id)
-    assert isinstance(found, Centre | Partner)  # the input's recipient_type is centre or partner
-    return found
 
 
 CONFLICT = OpenApiResponse(description="The grant is closed (or another state conflict).")
@@ -150,16 +262,13 @@ class GrantListCreate(generics.ListAPIView[Grant]):
     def get_queryset(self) -> QuerySet[Grant]:
         reject_empty(self.request, GrantQuerySerializer().fields)
         query = validated(GrantQuerySerializer, self.request.query_params)
-        grants = _grants(self.request)
-        if "organisation" in query:
-            grants = grants.filter(organisation_id=query["organisation"])
-        if "year" in query:
-            grants = grants.filter(year=query["year"])
-        if "funder" in query:
-            grants = grants.filter(funder=query["funder"])
-        if "status" in query:
-            grants = grants.filter(closed_at__isnull=query["status"] == "open")
-        return grants
+        return selectors.grants_for(
+            user=self.request.user,
+            organisation_id=query.get("organisation"),
+            year=query.get("year"),
+            funder=query.get("funder"),
+            status=query.get("status"),
+        )
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
         if args:
@@ -184,11 +293,13 @@ class GrantListCreate(generics.ListAPIView[Grant]):
     def post(self, request: Request) -> Response:
         user = api_user(request)
         data = validated(GrantCreateSerializer, request.data)
-        organisation_id = data.pop("organisation")
-        organisations = scope_of(user).organisation_ids(Role.FINANCE)
-        if organisation_id not in organisations:
+        organisation = (
+            selectors.organisations_where(user=user, roles=[Role.FINANCE])
+            .filter(pk=data.pop("organisation"))
+            .first()
+        )
+        if organisation is None:
             raise ValidationError({"organisation": [_("Organisationen finns inte bland dina.")]})
-        organisation = Organisation.objects.get(pk=organisation_id)
 
         def run() -> Response:
             grant = ledger.grant_create(user=user, organisation=organisation, **data)
@@ -204,7 +315,7 @@ class GrantDetail(generics.GenericAPIView[Grant]):
 
     @extend_schema(summary="A grant with its figures")
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = get_object_or_404(_grants(request), pk=pk)
+        grant = get_object_or_404(selectors.grants_for(user=request.user), pk=pk)
         return Response(GrantSerializer(grant_row(grant)).data)
 
 
@@ -214,9 +325,11 @@ class GrantLedger(generics.ListAPIView[LedgerTransaction]):
     cursor_ordering = ("created_at", "id")
     queryset = LedgerTransaction.objects.none()
 
-    def get_queryset(self) -> QuerySet[LedgerTransaction]:
-        grant = get_object_or_404(Grant.objects.for_user(self.request.user), pk=self.kwargs["pk"])
-        return _transactions().filter(grant=grant)
+    def get_queryset(self) -> LedgerTransactionQuerySet:
+        grant = get_object_or_404(
+            selectors.grants_for(user=self.request.user), pk=self.kwargs["pk"]
+        )
+        return selectors.grant_transactions(grant=grant)
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
         if args:
@@ -241,9 +354,10 @@ class GrantAllocations(generics.GenericAPIView[Grant]):
         responses={201: LedgerRowSerializer, 409: CONFLICT},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = _grant_for_finance(request, pk)
+        grant = grant_for_finance(request, pk)
         data = validated(GrantAllocationSerializer, request.data)
-        recipient = _recipient(grant, data["recipient_type"], data["recipient"])
+        recipient = ledger.recipient_of(grant, data["recipient_type"], data["recipient"])
+        assert isinstance(recipient, Centre | Partner)  # the serializer takes no other type
 
         def run() -> Response:
             tx = ledger.allocation_post(
@@ -253,7 +367,7 @@ class GrantAllocations(generics.GenericAPIView[Grant]):
                 amount=data["amount"],
                 purpose=data["purpose"],
             )
-            return _tx_response(tx)
+            return tx_response(tx)
 
         return idempotent(request, run)
 
@@ -271,7 +385,7 @@ class GrantPayouts(generics.GenericAPIView[Grant]):
         responses={201: LedgerRowSerializer, 409: CONFLICT},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = _grant_for_finance(request, pk)
+        grant = grant_for_finance(request, pk)
         data = validated(GrantPayoutSerializer, request.data)
 
         def run() -> Response:
@@ -285,7 +399,7 @@ class GrantPayouts(generics.GenericAPIView[Grant]):
                 date=data["date"],
                 reference=data["reference"],
             )
-            return _tx_response(tx)
+            return tx_response(tx)
 
         return idempotent(request, run, required=True)
 
@@ -303,13 +417,9 @@ class GrantReversals(generics.GenericAPIView[Grant]):
         responses={201: LedgerRowSerializer, 409: CONFLICT},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = _grant_for_finance(request, pk)
+        grant = grant_for_finance(request, pk)
         data = validated(GrantReversalSerializer, request.data)
-        original = (
-            LedgerTransaction.objects.filter(grant=grant, pk=data["transaction"])
-            .prefetch_related("legs")
-            .first()
-        )
+        original = selectors.grant_transactions(grant=grant).filter(pk=data["transaction"]).first()
         if original is None:
             raise ValidationError({"transaction": [_("Transaktionen finns inte i bidraget.")]})
 
@@ -317,7 +427,7 @@ class GrantReversals(generics.GenericAPIView[Grant]):
             tx = ledger.reversal_post(
                 user=api_user(request), grant=grant, original=original, reason=data["reason"]
             )
-            return _tx_response(tx)
+            return tx_response(tx)
 
         return idempotent(request, run)
 
@@ -336,7 +446,7 @@ class GrantCarryOver(generics.GenericAPIView[Grant]):
         responses={201: GrantCarryOverResultSerializer, 409: CONFLICT},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = _grant_for_finance(request, pk)
+        grant = grant_for_finance(request, pk)
         data = validated(GrantCarryOverSerializer, request.data)
 
         def run() -> Response:
@@ -353,7 +463,8 @@ class GrantCarryOver(generics.GenericAPIView[Grant]):
                 raise Conflict(
                     _("Bidragsgivaren har redan ett beslut med det diarienumret.")
                 ) from exc
-            rows = {tx.pk: tx for tx in _transactions().filter(pk__in=[out.pk, into.pk])}
+            shown = LedgerTransaction.objects.with_legs().filter(pk__in=[out.pk, into.pk])
+            rows = {tx.pk: tx for tx in shown}
             body = {
                 "carry_over": ledger_row(rows[out.pk]),
                 "receipt": ledger_row(rows[into.pk]),
@@ -377,7 +488,7 @@ class GrantClose(generics.GenericAPIView[Grant]):
         responses={200: GrantSerializer},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = _grant_for_finance(request, pk)
+        grant = grant_for_finance(request, pk)
         ledger.grant_close(user=api_user(request), grant=grant)
         return _grant_response(grant)
 
@@ -394,7 +505,7 @@ class GrantRepayments(generics.GenericAPIView[Grant]):
         responses={201: LedgerRowSerializer, 409: CONFLICT},
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
-        grant = _grant_for_finance(request, pk)
+        grant = grant_for_finance(request, pk)
         data = validated(GrantRepaymentSerializer, request.data)
 
         def run() -> Response:
@@ -405,6 +516,68 @@ class GrantRepayments(generics.GenericAPIView[Grant]):
                 date=data["date"],
                 reference=data["reference"],
             )
-            return _tx_response(tx)
+            return tx_response(tx)
 
         return idempotent(request, run, required=True)
+
+
+# --- Fixed allocation -------------------------------------------------------------------------
+class FixedAllocationInput(serializers.Serializer[Any]):
+    year = serializers.IntegerField(min_value=2000, max_value=MAX_YEAR)
+    pool = MoneyField(help_text="Whole kronor.")
+
+
+class FixedAllocationLineSerializer(serializers.Serializer[Any]):
+    centre = serializers.UUIDField()
+    child_cni = serializers.CharField()
+    listed_children = serializers.IntegerField(allow_null=True)
+    weight = serializers.CharField(help_text="Exact, not rounded.")
+    amount = serializers.CharField()
+
+
+class FixedAllocationResultSerializer(serializers.Serializer[Any]):
+    allocations = FixedAllocationLineSerializer(many=True)
+    total = serializers.CharField()
+
+
+class FixedAllocation(generics.GenericAPIView[Grant]):
+    permission_classes = [IsAuthenticated, LedgerAccess]
+    serializer_class = FixedAllocationResultSerializer
+    queryset = Grant.objects.none()
+
+    @extend_schema(
+        summary="Distribute a fixed pool among the year's approved centres by child CNI "
+        "(whole kronor adding up to the pool; `?preview=true` posts nothing)",
+        request=FixedAllocationInput,
+        parameters=[OpenApiParameter("preview", bool, required=False)],
+        responses={200: FixedAllocationResultSerializer, 201: FixedAllocationResultSerializer},
+    )
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        grant = grant_for_finance(request, pk)
+        data = validated(FixedAllocationInput, request.data)
+        preview = request.query_params.get("preview", "").lower() in ("1", "true", "yes")
+        if preview:
+            lines = allocation.fixed_allocation_preview(
+                grant=grant, year=data["year"], pool=data["pool"]
+            ).lines
+        else:
+            lines = allocation.fixed_allocation_post(
+                user=api_user(request), grant=grant, year=data["year"], pool=data["pool"]
+            )
+        body = {
+            "allocations": [
+                {
+                    "centre": line.centre.pk,
+                    "child_cni": money_text(line.child_cni),
+                    "listed_children": line.listed_children,
+                    "weight": str(line.weight),
+                    "amount": money_text(line.amount),
+                }
+                for line in lines
+            ],
+            "total": money_text(sum((line.amount for line in lines), Decimal("0"))),
+        }
+        return Response(
+            FixedAllocationResultSerializer(body).data,
+            status=status.HTTP_200_OK if preview else status.HTTP_201_CREATED,
+        )

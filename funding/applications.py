@@ -1,109 +1,43 @@
-"""Fixed compensation: CNI values, the yearly scheme, and the application workflow.
+"""The application workflow of fixed compensation (DOMAIN.md 4.2, API.md "Fixed-compensation
+applications"): a centre drafts a plan, submits it when eligible, CBHV requests changes,
+approves or rejects, the centre may withdraw.
 
 Every transition is a function here, guarded by the application's state (a wrong state is a
 Conflict, 409) and by who may take it (PermissionDenied, 403: only CBHV of the organisation
 decides, and never on an application of a centre they belong to or that they drafted or
-submitted). Each transition is recorded with who, when and why, and mails the other side after
-commit.
+submitted; the rules are `funding.selectors.may_decide()` and `is_centre_staff()`). Each
+transition is recorded with who, when and why, and mails the other side after commit.
 """
 
 from __future__ import annotations
 
 import datetime
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from core.exceptions import Conflict
-from core.models import Centre, Membership, Role, User
-from funding import notifications
+from core.models import Centre, User
+from funding import notifications, selectors
+from funding.compensation import recompute_application
 from funding.models import (
     Application,
     ApplicationStatus,
     ApplicationTransition,
-    CniKind,
-    CniValue,
-    FixedCompensationScheme,
     TransitionKind,
     Transport,
-    Weighting,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
 S = ApplicationStatus
-DEFAULT_THRESHOLD = Decimal("2.00")
+EDITABLE = (S.DRAFT, S.CHANGES_REQUESTED)
+WITHDRAWABLE = (S.DRAFT, S.SUBMITTED, S.CHANGES_REQUESTED, S.APPROVED)
 
 
-# --- CNI and the scheme -----------------------------------------------------------------------
-def scheme_in_force(*, organisation_id: uuid.UUID, year: int) -> FixedCompensationScheme:
-    """The organisation's scheme for `year` (a year without its own uses the latest earlier
-    one). Without any scheme the defaults of seed 004 apply, unsaved."""
-    scheme = FixedCompensationScheme.objects.in_force(organisation_id, year)
-    if scheme is None:
-        return FixedCompensationScheme(
-            organisation_id=organisation_id,
-            from_year=year,
-            threshold=DEFAULT_THRESHOLD,
-            weighting=Weighting.CNI_X_LISTED,
-        )
-    return scheme
-
-
-def scheme_set(
-    *, user: User, organisation_id: uuid.UUID, from_year: int, threshold: Decimal, weighting: str
-) -> FixedCompensationScheme:
-    if weighting not in Weighting.values:
-        raise ValidationError({"weighting": [_("Välj en fördelningsgrund.")]})
-    if threshold < 0:
-        raise ValidationError({"threshold": [_("Tröskeln kan inte vara negativ.")]})
-    scheme, _created = FixedCompensationScheme.objects.update_or_create(
-        organisation_id=organisation_id,
-        from_year=from_year,
-        defaults={"threshold": threshold, "weighting": weighting, "updated_by": user},
-    )
-    return scheme
-
-
-def current_child_cni(centre: Centre) -> CniValue | None:
-    return CniValue.objects.current_for([centre.pk]).first()
-
-
-@dataclass(frozen=True)
-class Eligibility:
-    eligible: bool
-    cni: CniValue | None
-    threshold: Decimal
-
-    @property
-    def reason(self) -> str:
-        if self.cni is None:
-            return _("BVC:n har inget barn-CNI registrerat; tröskeln är %(t)s.") % {
-                "t": number_format(self.threshold, 2)
-            }
-        return _("BVC:ns barn-CNI är %(cni)s; det måste vara över %(t)s.") % {
-            "cni": number_format(self.cni.value, 2),
-            "t": number_format(self.threshold, 2),
-        }
-
-
-def centre_eligibility(centre: Centre, year: int) -> Eligibility:
-    """Seed 004: only centres whose current child CNI is above the threshold may apply."""
-    threshold = scheme_in_force(organisation_id=centre.organisation_id, year=year).threshold
-    cni = current_child_cni(centre)
-    return Eligibility(cni is not None and cni.value > threshold, cni, threshold)
-
-
-# --- Applications -----------------------------------------------------------------------------
 @dataclass
 class Plan:
     """The plan of seed 004 (API.md field names)."""
@@ -117,6 +51,11 @@ class Plan:
     transport: str
     social_services_contact: str = ""
     planned_slots: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, application: Application) -> Plan:
+        """The plan an application holds now."""
+        return cls(**{name: getattr(application, name) for name in PLAN_FIELDS})
 
 
 PLAN_FIELDS = [
@@ -179,33 +118,15 @@ def _require_state(application: Application, *states: str) -> None:
         )
 
 
-def is_own_application(user: User, application: Application) -> bool:
-    """API.md: deciding one's own application means deciding as a member of its centre, or as
-    the one who drafted or submitted it."""
-    if user.pk in (application.created_by_id, application.submitted_by_id):
-        return True
-    # A resubmission overwrites submitted_by: every earlier drafter and submitter counts too.
-    if ApplicationTransition.objects.filter(
-        application_id=application.pk,
-        by_id=user.pk,
-        kind__in=[TransitionKind.CREATED, TransitionKind.SUBMITTED, TransitionKind.RESUBMITTED],
-    ).exists():
-        return True
-    return Membership.objects.filter(user=user, centre_id=application.centre_id).exists()
-
-
 def _require_decider(user: User, application: Application) -> None:
-    if not user.scope.has_role_in(Role.CBHV, organisation_id=application.centre.organisation_id):
+    if not selectors.is_decider_of(user=user, application=application):
         raise PermissionDenied(_("Bara CBHV beslutar om ansökningar."))
-    if is_own_application(user, application):
+    if not selectors.may_decide(user=user, application=application):
         raise PermissionDenied(_("Ingen beslutar om en ansökan från sin egen BVC."))
 
 
 def _require_centre_staff(user: User, centre: Centre) -> None:
-    if not (
-        user.scope.has_role_at(Role.NURSE, centre_id=centre.pk)
-        or user.scope.has_role_at(Role.CENTRE_MANAGER, centre_id=centre.pk)
-    ):
+    if not selectors.is_centre_staff(user=user, centre_id=centre.pk):
         raise PermissionDenied(_("Bara BVC:ns sjuksköterskor och chef ansöker för BVC:n."))
 
 
@@ -214,7 +135,7 @@ def application_create(*, user: User, centre: Centre, year: int, plan: Plan) -> 
     if year < timezone.localdate().year:
         raise ValidationError({"year": [_("Ansök för innevarande eller ett senare år.")]})
     plan = _clean_plan(plan, year)
-    application = Application(centre=centre, year=year, created_by=user, **plan.__dict__)
+    application = Application(centre=centre, year=year, created_by=user, **asdict(plan))
     try:
         with transaction.atomic(), pghistory.context(user=user.username):
             application.save()
@@ -229,8 +150,8 @@ def application_update(*, user: User, application: Application, plan: Plan) -> A
     _require_centre_staff(user, application.centre)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
-        _require_state(locked, S.DRAFT, S.CHANGES_REQUESTED)
-        for name, value in plan.__dict__.items():
+        _require_state(locked, *EDITABLE)
+        for name, value in asdict(plan).items():
             setattr(locked, name, value)
         locked.save(update_fields=PLAN_FIELDS)
         _record(locked, TransitionKind.UPDATED, user)
@@ -238,11 +159,13 @@ def application_update(*, user: User, application: Application, plan: Plan) -> A
 
 
 def application_submit(*, user: User, application: Application) -> Application:
+    """Submit (also after changes were requested). The centre must be eligible for the
+    application's year (`selectors.Eligibility`), else ValidationError on `centre`."""
     _require_centre_staff(user, application.centre)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
-        _require_state(locked, S.DRAFT, S.CHANGES_REQUESTED)
-        eligibility = centre_eligibility(locked.centre, locked.year)
+        _require_state(locked, *EDITABLE)
+        eligibility = selectors.centre_eligibility(locked.centre, locked.year)
         if not eligibility.eligible:
             raise ValidationError({"centre": [eligibility.reason]})
         resubmission = locked.status == S.CHANGES_REQUESTED
@@ -254,6 +177,28 @@ def application_submit(*, user: User, application: Application) -> Application:
         _record(locked, kind, user)
         notifications.on_commit_notify_deciders(locked, kind)
     return locked
+
+
+def application_save(
+    *,
+    user: User,
+    centre: Centre,
+    year: int,
+    application: Application | None,
+    plan: Plan,
+    submit: bool,
+) -> Application:
+    """The application form's "Spara utkast" and "Skicka in": create the application (when
+    `application` is None) or change its plan, and with `submit` submit it, all or nothing, so
+    a refused submission leaves the application as it was."""
+    with transaction.atomic():
+        if application is None:
+            saved = application_create(user=user, centre=centre, year=year, plan=plan)
+        else:
+            saved = application_update(user=user, application=application, plan=plan)
+        if submit:
+            saved = application_submit(user=user, application=saved)
+    return saved
 
 
 def application_request_changes(
@@ -311,8 +256,6 @@ def application_approve(
             ]
         )
         _record(locked, TransitionKind.APPROVED, user, comment.strip())
-        from funding.compensation import recompute_application  # it imports this module
-
         recompute_application(locked)  # DOMAIN.md 4.1: a decision recomputes its visits
         notifications.on_commit_notify_centre(locked, TransitionKind.APPROVED)
     return locked
@@ -342,57 +285,14 @@ def application_withdraw(*, user: User, application: Application) -> Application
     _require_centre_staff(user, application.centre)
     with transaction.atomic(), pghistory.context(user=user.username):
         locked = _locked(application)
-        _require_state(locked, S.DRAFT, S.SUBMITTED, S.CHANGES_REQUESTED, S.APPROVED)
+        _require_state(locked, *WITHDRAWABLE)
         now = timezone.now()
         locked.status = S.WITHDRAWN
         locked.withdrawn_at = now
         locked.withdrawn_on = timezone.localdate(now)
         locked.save(update_fields=["status", "withdrawn_at", "withdrawn_on"])
         _record(locked, TransitionKind.WITHDRAWN, user)
-        from funding.compensation import recompute_application  # it imports this module
-
         recompute_application(locked)  # only an approved one changes anything
         if locked.submitted_at is not None:
             notifications.on_commit_notify_deciders(locked, TransitionKind.WITHDRAWN)
     return locked
-
-
-# --- The rule the money work uses ---------------------------------------------------------------
-def centres_with_fixed_compensation(
-    day: datetime.date, centre_ids: Iterable[object] | None = None
-) -> set[object]:
-    """Ids of the centres that have fixed compensation on `day` (one query)."""
-    qs = Application.objects.fixed_on(day)
-    if centre_ids is not None:
-        qs = qs.filter(centre_id__in=list(centre_ids))
-    return set(qs.values_list("centre_id", flat=True))
-
-
-def has_fixed_compensation(centre: Centre, day: datetime.date) -> bool:
-    return Application.objects.fixed_on(day).filter(centre=centre).exists()
-
-
-def cni_record(
-    *,
-    user: User | None,
-    centre: Centre,
-    value: Decimal,
-    reference_date: datetime.date,
-    source: str,
-    kind: str = CniKind.CHILD_CNI,
-    scale: str = "Riksgenomsnitt 1,0",
-    listed_children: int | None = None,
-) -> CniValue:
-    cni = CniValue(
-        centre=centre,
-        kind=kind,
-        value=value,
-        reference_date=reference_date,
-        source=source,
-        scale=scale,
-        listed_children=listed_children,
-        created_by=user,
-    )
-    cni.full_clean()
-    cni.save()
-    return cni
