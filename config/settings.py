@@ -65,11 +65,14 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
-    "rules.apps.AutodiscoverRulesConfig",
     "pgtrigger",
     "pghistory",
     "django_celery_beat",
     "axes",  # login lockout: see "Sign-in" below
+    # The second factor (core.second_factor); before core, whose admin replaces theirs.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "visits",
     "funding",
@@ -88,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "core.sessions.SessionLifetimeMiddleware",  # sign-in: the 10-hour limit (after auth, messages)
+    "core.second_factor.SecondFactorMiddleware",  # sign-in: a code after the password
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # sign-in: last, turns a locked-out login into 429
@@ -146,7 +150,6 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # Sign-in: first, so a locked-out username + address is refused before any password check.
     "axes.backends.AxesStandaloneBackend",
-    "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -189,6 +192,9 @@ API_TOKEN_LIFETIME = timedelta(hours=env.int("API_TOKEN_HOURS", default=8))
 # A browser session ends this long after sign-in however active (core.sessions); the idle
 # limit is SESSION_COOKIE_AGE above.
 SESSION_ABSOLUTE_AGE = timedelta(hours=10)
+
+# The second factor (core.second_factor): the name authenticator apps show for the account.
+OTP_TOTP_ISSUER = "Hembesök"
 # --- end of Sign-in --------------------------------------------------------------------------
 
 LANGUAGE_CODE = "sv"
@@ -388,7 +394,7 @@ CELERY_TASK_ROUTES = {
     "core.clear_expired_sessions": {"queue": "default"},
 }
 # A render that passes the soft limit gets SoftTimeLimitExceeded, which the task body turns
-# into a failed run the user can try again (reporting.services.run_report_body); the hard limit
+# into a failed run the user can try again (reporting.runs.run_report_body); the hard limit
 # a minute later kills the child process if it did not stop.
 REPORT_TASK_SOFT_TIME_LIMIT = env.int("REPORT_TASK_SOFT_TIME_LIMIT", default=10 * 60)
 REPORT_TASK_TIME_LIMIT = REPORT_TASK_SOFT_TIME_LIMIT + 60

@@ -3,10 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core import health
+from core import health, second_factor_views
 from core import views as core_views
 from core.api.views import ApiRoot
-from reporting import deadline_urls
+from reporting.urls import deadline_urlpatterns
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRoot.as_view(), name="api-root"),
@@ -15,7 +15,6 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("core.api.urls")),
     path("", include("visits.api.urls")),
     path("", include("reporting.api.urls")),
-    path("", include(deadline_urls.api_urlpatterns)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -30,11 +29,14 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", core_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/andra-faktor/", second_factor_views.verify, name="second_factor"),
+    path("accounts/andra-faktor/ny/", second_factor_views.enrol, name="second_factor_enrol"),
+    path("accounts/andra-faktor/qr.svg", second_factor_views.qr, name="second_factor_qr"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("visits.urls")),
     path("", include("funding.urls")),
-    path("", include((deadline_urls.page_urlpatterns, "deadlines"))),
+    path("rapporter/", include((deadline_urlpatterns, "deadlines"))),
     path("rapporter/", include("reporting.urls")),
     path("api/v1/", include(api_v1)),
 ]

@@ -16,8 +16,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from core import services
+from core import second_factor, services
 from core.models import Centre, Membership, Organisation, Partner, Role, User
 
 admin.site.site_header = _("Hembesök – administration")
@@ -143,11 +145,20 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
         (_("Personuppgifter"), {"fields": ("first_name", "last_name", "email")}),
         (
             _("Status"),
-            {"fields": ("is_active", "is_staff", "last_login", "date_joined", "login_lock")},
+            {
+                "fields": (
+                    "is_active",
+                    "is_staff",
+                    "last_login",
+                    "date_joined",
+                    "login_lock",
+                    "second_factor",
+                )
+            },
         ),
     )
-    readonly_fields = ["last_login", "date_joined", "login_lock"]
-    actions = ["unlock_login"]
+    readonly_fields = ["last_login", "date_joined", "login_lock", "second_factor"]
+    actions = ["unlock_login", "reset_second_factor"]
 
     def _organisation_filter(self, request: HttpRequest) -> Q:
         # A user just created has no membership yet; she sees nothing until given one, so she
@@ -187,6 +198,34 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
             ngettext(
                 "Inloggningsspärren är hävd för %(n)d användare.",
                 "Inloggningsspärren är hävd för %(n)d användare.",
+                len(users),
+            )
+            % {"n": len(users)},
+            messages.SUCCESS,
+        )
+
+    # --- The second factor: whether she has one, and a reset for a lost phone ------------------
+    @admin.display(description=_("Andra faktor"))
+    def second_factor(self, obj: User) -> str:
+        if second_factor.has_second_factor(obj):
+            return str(_("Autentiseringsapp registrerad"))
+        if second_factor.second_factor_required(obj):
+            return str(_("Registreras vid nästa inloggning"))
+        return str(_("Krävs inte för hennes roller"))
+
+    @admin.action(description=_("Återställ andra faktorn (tappad telefon)"), permissions=["change"])
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset)
+        for user in users:
+            second_factor.second_factor_reset(user=user)
+            self.log_change(request, user, "Andra faktorn återställd.")
+        self.message_user(
+            request,
+            ngettext(
+                "Andra faktorn är återställd för %(n)d användare; hon registrerar en ny vid "
+                "nästa inloggning.",
+                "Andra faktorn är återställd för %(n)d användare; de registrerar en ny vid "
+                "nästa inloggning.",
                 len(users),
             )
             % {"n": len(users)},
@@ -233,3 +272,11 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self.has_module_permission(request)
+
+
+# django-otp registers admin pages for its devices that list every user's devices, whatever
+# her organisation, and show a device's secret as a QR code: an admin could copy a colleague's
+# second factor. Devices are managed only through the user page above (the reset action).
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

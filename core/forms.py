@@ -131,3 +131,27 @@ def year_field(label: Any = None, **kwargs: Any) -> forms.IntegerField:
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
         **kwargs,
     )
+
+
+class SecondFactorCodeForm(forms.Form):
+    """A code from the authenticator app (six digits; spaces are fine), or a recovery code."""
+
+    code = forms.CharField(
+        label=_("Kod"),
+        max_length=20,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    def __init__(self, *args: Any, recovery: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["code"]
+        if recovery:
+            field.help_text = _(
+                "Sex siffror från din autentiseringsapp, eller en av dina reservkoder."
+            )
+        else:
+            field.help_text = _("Sex siffror från appen, för att visa att den är rätt inställd.")
+            field.widget.attrs["inputmode"] = "numeric"

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 from hypothesis import HealthCheck, settings
+
+from core.second_factor import VERIFIED
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from the
 # live-server fixtures must be allowed there.
@@ -26,6 +29,22 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+# `Client.force_login(user)` stands for a user who has signed in completely: password and,
+# where her role needs one, the second factor (core.second_factor). Tests of signing in itself
+# go through the login form and the second-factor pages, which this does not touch.
+_force_login = Client.force_login
+
+
+def _force_login_verified(self: Client, user: Any, backend: str | None = None) -> None:
+    _force_login(self, user, backend)
+    session = self.session
+    session[VERIFIED] = "tests.force_login"
+    session.save()
+
+
+Client.force_login = _force_login_verified  # type: ignore[method-assign]
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
 

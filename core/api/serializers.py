@@ -32,11 +32,17 @@ class PartnerSerializer(serializers.ModelSerializer[Partner]):
 
 # --- Sign-in and API tokens ---------------------------------------------------------------------
 class TokenRequestSerializer(serializers.Serializer[object]):
-    """What `POST /api/v1/auth/token/` takes. The second factor (`otp`) joins here with the
-    security work; `core.api.views.TokenView` marks where it is checked."""
+    """What `POST /api/v1/auth/token/` takes: `otp`, the current code of the authenticator
+    app, from a user who has enrolled one (core.second_factor)."""
 
     username = serializers.CharField()
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=20,
+        help_text="The current code of the user's authenticator app; required once she has one.",
+    )
 
 
 class TokenCreatedSerializer(serializers.Serializer[object]):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import services
+from core import second_factor, services
 from core.api.serializers import (
     ApiTokenSerializer,
     CentreSerializer,
@@ -56,8 +56,23 @@ class TokenView(APIView):
         )
         if user is None:
             raise ValidationError({"non_field_errors": [_("Fel användarnamn eller lösenord.")]})
-        # The second factor goes here (issue 24, item 2): a user whose role needs one gets a
-        # token only with a valid `otp`; a wrong code counts as a failed login for the lockout.
+        # The second factor (API.md): once the user has an authenticator app, the token needs
+        # its current code. A missing or wrong one is a failed login for the lockout too, so
+        # five guesses lock the username and address as five wrong passwords do.
+        if second_factor.has_second_factor(user):
+            code = credentials.validated_data.get("otp", "")
+            if not code or not second_factor.api_otp_valid(user=user, code=code):
+                user_login_failed.send(
+                    sender=__name__,
+                    credentials={"username": credentials.validated_data["username"]},
+                    request=http_request,
+                )
+                message = (
+                    _("Ange koden från din autentiseringsapp.")
+                    if not code
+                    else _("Koden från autentiseringsappen stämmer inte.")
+                )
+                raise ValidationError({"otp": [message]})
         token, key = services.api_token_create(user=user)
         # What a browser login also does: last_login, and axes resets this pair's failures.
         user_logged_in.send(sender=type(user), request=http_request, user=user)
@@ -104,7 +119,7 @@ class MeView(APIView):
 
 
 class CentreList(generics.ListAPIView[Centre]):
-    """Which centres a user sees. Not routed here: `funding.api.views.CentreList` serves
+    """Which centres a user sees. Not routed here: `funding.api.centres.CentreList` serves
     `centres/` with each centre's child CNI and fixed compensation, on this base."""
 
     serializer_class = CentreSerializer
@@ -150,7 +165,7 @@ class ApiRoot(APIView):
 
 
 class CentreDetail(generics.RetrieveAPIView[Centre]):
-    """Base of `funding.api.views.CentreDetail` (not routed here)."""
+    """Base of `funding.api.centres.CentreDetail` (not routed here)."""
 
     serializer_class = CentreSerializer
 

@@ -3,6 +3,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from core.models import User
 from tests.core.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -69,14 +70,15 @@ def _nav_links(html: str) -> set[str]:
     ],
 )
 def test_start_page_shows_the_navigation_of_the_role(client, demo, username, expected, absent):
-    login(client, username)
+    # Signed in completely (the second factor of finance, CBHV and admin: test_second_factor).
+    client.force_login(User.objects.get(username=username))
     links = _nav_links(client.get("/").content.decode())
     assert expected <= links
     assert not (absent & links)
 
 
 def test_pages_have_no_inline_script_style_or_event_handlers(client, demo):
-    login(client, "admin")
+    client.force_login(User.objects.get(username="admin"))
     for url in ["/", "/accounts/login/"]:
         html = client.get(url).content.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url
