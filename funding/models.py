@@ -14,9 +14,9 @@ import pgtrigger
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from pgtrigger import compiler
 
 from core.dates import year_bounds
+from core.db_guards import Guard, GuardProtect, OwnerOnlyIgnoreSql  # noqa: F401 - migrations name OwnerOnlyIgnoreSql here
 from core.models import Centre, Organisation, Role, User
 from core.scoping import scope_of
 
@@ -366,40 +366,7 @@ class ApplicationTransition(models.Model):
 
 
 # --- Database guards of money records ---------------------------------------------------------
-# pgtrigger lets a session skip a trigger by setting `pgtrigger.ignore`, a setting any role may
-# set; that would let the application's role undo every guard below with one statement. The
-# guards on money therefore honour it only for a member of the table's owning role (who could
-# disable the trigger anyway: migrations, the tests' flush), never for the application's role.
-# Names are schema-qualified so that a temporary table or function cannot stand in for them.
-_PGTRIGGER_IGNORE = "IF ({ignore_func_name}(TG_NAME) IS TRUE) THEN"
-_OWNER_ONLY_IGNORE = (
-    "IF ({ignore_func_name}(TG_NAME) IS TRUE AND pg_catalog.pg_has_role("
-    "(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID), 'MEMBER')) THEN"
-)
-
-
-class OwnerOnlyIgnoreSql(compiler.UpsertTriggerSql):
-    def get_template(self) -> str:
-        template = super().get_template()
-        if _PGTRIGGER_IGNORE not in template:  # pragma: no cover - a pgtrigger upgrade
-            raise RuntimeError("pgtrigger's trigger template changed; review OwnerOnlyIgnoreSql")
-        return template.replace(_PGTRIGGER_IGNORE, _OWNER_ONLY_IGNORE)
-
-
-class _OwnerOnlyIgnore(pgtrigger.Trigger):
-    def compile(self, model: models.Model) -> compiler.Trigger:
-        compiled = super().compile(model)
-        return compiler.Trigger(name=compiled.name, sql=OwnerOnlyIgnoreSql(**compiled.sql.kwargs))
-
-
-class Guard(_OwnerOnlyIgnore):
-    """A trigger the application's role cannot ignore."""
-
-
-class GuardProtect(_OwnerOnlyIgnore, pgtrigger.Protect):
-    """pgtrigger.Protect that the application's role cannot ignore."""
-
-
+# core.db_guards: triggers that the application's own role cannot ignore.
 def no_truncate(name: str) -> Guard:
     """Money records are never emptied wholesale (a row-level trigger does not see TRUNCATE)."""
     return Guard(

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.db_guards import Guard, GuardProtect
 from core.models import Centre, Organisation, Role, User
 from core.scoping import scope_of
 from visits.identity import Identity, IdentityType
@@ -504,12 +505,12 @@ class AccessLog(models.Model):
         verbose_name = _("åtkomstlogg")
         verbose_name_plural = _("åtkomstlogg")
         triggers = [
-            pgtrigger.Protect(
+            GuardProtect(
                 name="access_log_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
             ),
-            pgtrigger.Trigger(
+            Guard(
                 name="access_log_no_truncate",
                 operation=pgtrigger.Truncate,
                 level=pgtrigger.Statement,
@@ -560,7 +561,7 @@ class AccessLogSample(models.Model):
         ]
         indexes = [models.Index(fields=["-created_at", "-id"], name="visits_log_sample_idx")]
         triggers = [
-            pgtrigger.Protect(
+            GuardProtect(
                 name="log_sample_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
@@ -599,7 +600,7 @@ class AccessLogFinding(models.Model):
         ]
         indexes = [models.Index(fields=["sample", "row_id"], name="visits_log_finding_row_idx")]
         triggers = [
-            pgtrigger.Protect(
+            GuardProtect(
                 name="log_finding_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
