@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from core.models import Role
 from core.navigation import items_for
+from core.second_factor import is_verified, second_factor_required
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -14,6 +15,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {}
     scope = user.scope
     role_labels = sorted({Role(role).label for role in scope.roles()}, key=str)
+    if second_factor_required(user) and not is_verified(request):
+        # Held at the second-factor page (core.second_factor): no menu that leads back to it.
+        return {"nav_items": [], "role_labels": role_labels, "second_factor_pending": True}
     items = items_for(scope.roles())
     # The menu item for this page: the longest URL the path starts with ("/" only on itself).
     matches = [

@@ -277,3 +277,11 @@ def test_django_otps_own_device_admin_pages_are_not_there(client):
     client.force_login(admin)
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
     assert client.get("/admin/otp_static/staticdevice/").status_code == 404
+
+
+def test_the_second_factor_page_shows_no_menu_that_leads_back_to_it(client, finance):
+    login(client, finance.username)
+    page = client.get(reverse("second_factor_enrol")).content.decode()
+    assert 'aria-label="Huvudmeny"' not in page
+    assert reverse("password_change") not in page
+    assert reverse("logout") in page
