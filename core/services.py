@@ -78,5 +78,6 @@ def user_unlock(*, user: User) -> int:
     lockout records (username + address + browser) were removed."""
     from axes.models import AccessAttempt
 
+    deleted: int
     deleted, _ = AccessAttempt.objects.filter(username=user.get_username()).delete()
     return deleted

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from celery import shared_task
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+from core.typed_tasks import task
 
-@shared_task(name="core.clear_expired_sessions", acks_late=True)
+
+@task(name="core.clear_expired_sessions", acks_late=True)
 def clear_expired_sessions() -> int:
     """Delete sessions past their expiry (idle sessions expire after 30 minutes; their rows stay
     until this runs). Scheduled daily by beat."""

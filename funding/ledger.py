@@ -136,11 +136,13 @@ def recipient_open_allocation(
         transaction__recipient_type=recipient_type,
         transaction__recipient_id=recipient_id,
     )
-    allocated = legs.filter(account=Account.ALLOCATED).aggregate(s=Coalesce(Sum("amount"), ZERO))
-    paid = legs.filter(
+    allocated: Decimal = legs.filter(account=Account.ALLOCATED).aggregate(
+        s=Coalesce(Sum("amount"), ZERO)
+    )["s"]
+    paid: Decimal = legs.filter(
         account=Account.PAID, transaction__category__in=list(ALLOCATION_BOUND)
-    ).aggregate(s=Coalesce(Sum("amount"), ZERO))
-    return allocated["s"] - paid["s"]
+    ).aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+    return allocated - paid
 
 
 def _post(
@@ -241,13 +243,14 @@ def require_unallocated(grant: Grant, amount: Decimal, field: str = "amount") ->
 def partner_allocated(organisation_id: uuid.UUID, partner_id: uuid.UUID, year: int) -> Decimal:
     """Net allocations to a partner on the organisation's grants of `year` (reversals
     included, so a reversed allocation frees its amount)."""
-    return LedgerLeg.objects.filter(
+    allocated: Decimal = LedgerLeg.objects.filter(
         account=Account.ALLOCATED,
         transaction__recipient_type=RecipientType.PARTNER,
         transaction__recipient_id=partner_id,
         transaction__grant__organisation_id=organisation_id,
         transaction__grant__year=year,
     ).aggregate(s=Coalesce(Sum("amount"), ZERO))["s"]
+    return allocated
 
 
 def _require_within_agreement(grant: Grant, partner_id: uuid.UUID, amount: Decimal) -> None:

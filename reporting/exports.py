@@ -115,7 +115,8 @@ def _csv_value(kind: Kind, value: Any) -> str:
     if kind is Kind.INT:
         return str(value)
     if kind is Kind.DATE:
-        return value.isoformat()
+        day: datetime.date = value
+        return day.isoformat()
     if kind is Kind.DATETIME:
         return f"{_local(value):%Y-%m-%d %H:%M}"
     if kind is Kind.MONTH:

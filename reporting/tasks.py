@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
+from core.typed_tasks import bound_task, task
 from reporting import deadlines, runs
 
 MAX_RETRIES = 3
@@ -23,7 +22,7 @@ def retry_countdown(retries: int) -> int:
     return int(RETRY_BASE_SECONDS * 2**retries)
 
 
-@shared_task(name="reporting.run_report", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+@bound_task(name="reporting.run_report", acks_late=True, max_retries=MAX_RETRIES)
 def run_report(self: Any, run_id: str) -> str:
     try:
         # A retry takes over the run its own earlier attempt left running.
@@ -39,12 +38,12 @@ def run_report(self: Any, run_id: str) -> str:
         raise self.retry(exc=exc, countdown=retry_countdown(retries)) from None
 
 
-@shared_task(name="reporting.requeue_stuck_runs")
+@task(name="reporting.requeue_stuck_runs")
 def requeue_stuck_runs() -> int:
     return runs.requeue_stuck()
 
 
-@shared_task(name="reporting.send_deadline_reminders", acks_late=True)
+@task(name="reporting.send_deadline_reminders", acks_late=True)
 def send_deadline_reminders_task() -> int:
     """Daily from beat. Safe to run twice or on two workers: each reminder is sent once."""
     return deadlines.send_deadline_reminders()

@@ -101,7 +101,13 @@ OREBRO_TEMPLATE = "Utökat hembesöksprogram Region Örebro län"
 LINKOPING_TEMPLATE = "Utökade hembesök Skäggetorp (pilot 2020–22)"
 
 
-def _template(org: Organisation, name: str, description: str, slots: list) -> ProgrammeTemplate:
+# key, label, kind, place, target, earliest and latest age in days.
+SlotRow = tuple[str, str, SlotKind, SlotPlace, int, int, int]
+
+
+def _template(
+    org: Organisation, name: str, description: str, slots: list[SlotRow]
+) -> ProgrammeTemplate:
     template, _ = ProgrammeTemplate.objects.get_or_create(
         organisation=org, name=name, version=1, defaults={"description": description}
     )

@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import Conflict
+from core.forms import DateInput
 from core.models import Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
@@ -40,7 +41,6 @@ from visits.forms import (
     ChildEditForm,
     ChildRegisterForm,
     Choices,
-    DateInput,
     EnrolmentCreateForm,
     EnrolmentEditForm,
     EnrolmentEndForm,
@@ -142,7 +142,8 @@ class ChildView:
 
 def _redirect_with(request: HttpRequest, message: str, to: str, **kwargs: Any) -> HttpResponse:
     messages.success(request, message)
-    return redirect(to, **kwargs)
+    response: HttpResponse = redirect(to, **kwargs)
+    return response
 
 
 # --- Keyset pagination ------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from reporting.selectors.activity import (
     ENDED_EARLY,
     OTHER_LANGUAGES,
     SMALL,
-    ZV509,
     Activity,
     BasisReach,
     CentreCni,
@@ -89,6 +88,7 @@ from reporting.selectors.runs import (
     submission,
     submitted_run_id,
 )
+from visits.models import ZV509
 
 __all__ = [
     "BASES",

@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypedDict, cast
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Count, Exists, Min, OuterRef, Q, Sum, Value
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
+from django_stubs_ext import WithAnnotations
 
 from core.dates import year_bounds
 from core.models import Centre, Partner
@@ -354,8 +356,24 @@ class GrantRecord:
         return sum((row.adjustments for row in self.settled_next_year), ZERO)
 
 
+class _RepaymentFigures(TypedDict):
+    repaid: Decimal | None
+    is_reversed: bool
+
+
 def grant_record(grant: Grant) -> GrantRecord:
     """What the funder's form asks besides the account: four queries."""
+    # The cast names the annotations: django-stubs drops them from a custom QuerySet's rows
+    # under strict (disallow_any_generics), so `tx.repaid` would be unknown.
+    rows = cast(
+        "QuerySet[WithAnnotations[LedgerTransaction, _RepaymentFigures]]",
+        LedgerTransaction.objects.filter(grant=grant, kind=TxKind.REPAYMENT)
+        .annotate(
+            repaid=Sum("legs__amount", filter=Q(legs__account=Account.REPAID)),
+            is_reversed=Exists(LedgerTransaction.objects.filter(reverses=OuterRef("pk"))),
+        )
+        .order_by("date", "created_at"),
+    )
     repayments = [
         Repayment(
             date=tx.date,
@@ -363,12 +381,7 @@ def grant_record(grant: Grant) -> GrantRecord:
             amount=tx.repaid or ZERO,
             reversed=tx.is_reversed,
         )
-        for tx in LedgerTransaction.objects.filter(grant=grant, kind=TxKind.REPAYMENT)
-        .annotate(
-            repaid=Sum("legs__amount", filter=Q(legs__account=Account.REPAID)),
-            is_reversed=Exists(LedgerTransaction.objects.filter(reverses=OuterRef("pk"))),
-        )
-        .order_by("date", "created_at")
+        for tx in rows
     ]
     return GrantRecord(
         requisitioned_on=grant.requisitioned_on,
