@@ -101,5 +101,51 @@ bench: install
 	$(with_database)
 	$(MANAGE) bench_visits
 
+# Mutation testing (issue 23): do the tests notice when a money or report rule is changed? Not
+# part of `make test` or CI: a module takes from minutes to hours.
+#   make mutate                            the modules of [tool.mutmut] only_mutate (pyproject)
+#   make mutate MUTATE=funding.allocation  one module (or mutant-name prefix: MUTATE=
+#                                          reporting.selectors.x_reach_by_basis); several
+#                                          separated by spaces
+# Installs mutmut from the `mutate` extra and runs one mutant at a time (MUTATE_JOBS) in
+# mutants/, a copy of the project (git-ignored; delete it to start afresh). Each mutant runs
+# only the tests of [tool.mutmut] that reached the mutated function. mutmut's own process
+# migrates a test database (test_<database>_<its pid>, tests/conftest.py) that every mutant's
+# pytest, forked from it, reuses (--reuse-db); it is dropped at the end. Then the kill ratio per
+# module; survivors with `.venv/bin/mutmut results`, one with `.venv/bin/mutmut show NAME`.
+MUTATE ?= funding.compensation funding.allocation funding.ledger reporting.selectors
+MUTATE_JOBS ?= 1
+
+$(VENV)/.mutate-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,mutate]"
+	touch $@
+
+.PHONY: mutate
+mutate: $(VENV)/.mutate-installed
+	$(with_database)
+	pidfile=$$(mktemp)
+	drop_test_db() {
+	  [ -s "$$pidfile" ] || return 0
+	  $(PY) -c 'import os, sys, psycopg; from psycopg import conninfo, sql; \
+	    url = os.environ["DATABASE_URL"]; db = conninfo.conninfo_to_dict(url)["dbname"]; \
+	    psycopg.connect(url, dbname="postgres", autocommit=True).execute( \
+	      sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format( \
+	        sql.Identifier(f"test_{db}_{sys.argv[1]}")))' "$$(cat "$$pidfile")" || true
+	  rm -f "$$pidfile"
+	}
+	trap 'drop_test_db; stop_db' EXIT
+	start=$$(date +%s)
+	bash -c 'echo $$$$ > "$$0"; exec "$$@"' "$$pidfile" \
+	  $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),'$(m)*')
+	echo "mutate: $$(( $$(date +%s) - start )) s"
+	$(BIN)/mutmut results --all true | awk -F': ' -v wanted='$(MUTATE)' '
+	  { name = $$1; sub(/^ +/, "", name)
+	    for (i = split(wanted, w, " "); i > 0; i--)
+	      if (index(name, w[i]) == 1) { n[w[i]]++; seen[w[i], $$2]++ } }
+	  END { for (i = split(wanted, w, " "); i > 0; i--) if (n[w[i]])
+	          printf "%s: %d of %d killed (%.0f %%); survived %d, no tests %d, timeout %d\n", w[i],
+	            seen[w[i], "killed"], n[w[i]], 100 * seen[w[i], "killed"] / n[w[i]],
+	            seen[w[i], "survived"], seen[w[i], "no tests"], seen[w[i], "timeout"] }'
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache staticfiles
