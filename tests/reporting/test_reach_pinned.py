@@ -208,3 +208,60 @@ def test_an_enrolment_accepted_on_31_december_is_enrolled_that_year_and_not_the_
 
     assert programme_activity(x.organisation_id, 2025).children_enrolled == 1
     assert programme_activity(x.organisation_id, 2024).children_enrolled == 0
+
+
+def test_a_child_enrolled_twice_in_the_year_is_one_child_enrolled() -> None:
+    """A family that moves gets a new enrolment at the new centre: still one child."""
+    x = CentreFactory()
+    y = CentreFactory(organisation=x.organisation)
+    first = family(
+        x,
+        born=d(2024, 11, 1),
+        offered=d(2024, 11, 5),
+        accepted=d(2024, 11, 5),
+        ended=d(2025, 5, 1),
+        reason="moved",
+    )
+    EnrolmentFactory(
+        child=first.child, centre=y, offered_on=d(2025, 5, 2), accepted_on=d(2025, 5, 2)
+    )
+
+    activity = programme_activity(x.organisation_id, 2025)
+
+    assert (activity.offered, activity.accepted, activity.children_enrolled) == (1, 1, 1)
+
+
+def test_cooperation_and_contacts_count_the_completed_visits_that_had_them() -> None:
+    x = CentreFactory()
+    enrolment = family(x, born=d(2025, 1, 1), offered=d(2025, 1, 5), accepted=d(2025, 1, 5))
+    nurse = nurse_at(x)
+    for month, participants, contacts in (
+        (2, ["dental"], ["preschool", "dental"]),
+        (3, ["dental", "preschool"], ["social_services"]),
+        (4, ["maternal_health"], ["maternal_health"]),
+        (5, [], []),
+    ):
+        log_visit(
+            enrolment,
+            nurse,
+            date=d(2025, month, 1),
+            participants=participants,
+            contacts_started=contacts,
+        )
+    for status in ("cancelled", "no_show"):
+        log_visit(enrolment, nurse, date=d(2025, 6, 1), status=status)
+
+    activity = programme_activity(x.organisation_id, 2025)
+
+    assert (activity.completed_visits, activity.home_visits) == (4, 4)
+    assert (activity.with_dental, activity.with_preschool, activity.with_maternal_health) == (
+        2,
+        1,
+        1,
+    )
+    assert activity.contacts_started == {
+        "preschool": 1,
+        "maternal_health": 1,
+        "dental": 1,
+        "social_services": 1,
+    }
