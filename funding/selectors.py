@@ -546,6 +546,16 @@ def statement_scopes(*, user: User) -> list[StatementScope]:
     return whole + [StatementScope(centre.organisation, centre.pk) for centre in managed]
 
 
+def sees_centre_statements(*, user: User, centre: Centre) -> bool:
+    """The centre's statements are among the user's (`statement_scopes()`): she manages the
+    centre, or is finance or CBHV of its organisation. No query (the scope is loaded)."""
+    scope = scope_of(user)
+    return scope.has_role_at(Role.CENTRE_MANAGER, centre_id=centre.pk) or any(
+        scope.has_role_in(role, organisation_id=centre.organisation_id)
+        for role in (Role.FINANCE, Role.CBHV)
+    )
+
+
 def statement_scope(
     *,
     user: User,

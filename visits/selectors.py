@@ -82,6 +82,12 @@ class ScheduleStatus(models.TextChoices):
     MISSED = "missed", "Missad"
 
 
+def is_nurse_at(*, user: User, centre_id: uuid.UUID) -> bool:
+    """A nurse of the centre: the role that changes children's data, enrolments and visits
+    there (API.md, "Who sees a child"); centre managers read. No query (the scope is loaded)."""
+    return scope_of(user).has_role_at(Role.NURSE, centre_id=centre_id)
+
+
 def worklist(
     user: User | AnonymousUser,
     *,

@@ -77,6 +77,7 @@ from visits.selectors import (
     enrolment_for_change,
     enrolment_for_read,
     enrolment_schedule,
+    is_nurse_at,
     move_destinations,
     read_page,
     record_read,
@@ -128,7 +129,7 @@ class ChildView:
     @classmethod
     def of(cls, child: Child, user: User) -> ChildView:
         scope = user.scope
-        centre_nurse = scope.has_role_at(Role.NURSE, centre_id=child.current_centre_id)
+        centre_nurse = is_nurse_at(user=user, centre_id=child.current_centre_id)
         open_details = centre_nurse or not child.protected
         names = f"{child.given_name} {child.family_name}".strip() if open_details else ""
         return cls(
@@ -370,7 +371,7 @@ def child_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             "child": child,
             "enrolments": child_enrolments(user=user, child=child),
             "can_enrol": not child_has_open_enrolment(child),
-            "can_edit": user.scope.has_role_at(Role.NURSE, centre_id=child.current_centre_id),
+            "can_edit": is_nurse_at(user=user, centre_id=child.current_centre_id),
         },
     )
 
@@ -470,7 +471,7 @@ def enrolment_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     schedule = enrolment_schedule(enrolment, today=today)
     labels = {slot.key: slot.label for slot in enrolment.template.slots.all()}
     visits = sorted(enrolment.visits.all(), key=lambda v: (v.date, v.created_at), reverse=True)
-    is_nurse = user.scope.has_role_at(Role.NURSE, centre_id=enrolment.centre_id)
+    is_nurse = is_nurse_at(user=user, centre_id=enrolment.centre_id)
     return render(
         request,
         "visits/enrolment_detail.html",
@@ -755,7 +756,7 @@ def visit_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             "codes": [(code, titles.get(code, "")) for code in visit.kva_codes],
             "participants": [Participant(p).label for p in visit.participants],
             "contacts": [Contact(c).label for c in visit.contacts_started],
-            "can_edit": user.scope.has_role_at(Role.NURSE, centre_id=visit.centre_id),
+            "can_edit": is_nurse_at(user=user, centre_id=visit.centre_id),
             # What the visit earns, when the money rules are installed (funding).
             "compensation": describe_visit(visit, "compensation_page"),
         },

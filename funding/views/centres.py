@@ -25,7 +25,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from core.models import Organisation, Role, User
+from core.models import Organisation, User
 from core.money import ZERO
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
@@ -68,16 +68,12 @@ def centre_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     organisation. The application pages themselves stay with the centre and its deciders."""
     user = _user(request)
     centre = get_object_or_404(selectors.centres_for(user=user), pk=pk)
-    scope = user.scope
     year = timezone.localdate().year
     applied = selectors.applications_of_centre(user=user, centre=centre)
     eligibility = selectors.centre_eligibility(centre, year)
     staff = selectors.is_centre_staff(user=user, centre_id=centre.pk)
     # The centre's compensation this year: for its manager, and for finance and CBHV.
-    sees_money = scope.has_role_at(Role.CENTRE_MANAGER, centre_id=centre.pk) or any(
-        scope.has_role_in(role, organisation_id=centre.organisation_id)
-        for role in (Role.FINANCE, Role.CBHV)
-    )
+    sees_money = selectors.sees_centre_statements(user=user, centre=centre)
     statements = (
         compensation.statements(centre.organisation_id, year, centre=centre) if sees_money else None
     )

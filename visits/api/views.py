@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.helpers import api_user, validated
-from core.models import Centre, Role, User
+from core.models import Centre, User
 from core.scoping import scope_of
 from visits import selectors, services
 from visits.api.permissions import NurseWrites, SeesChildren
@@ -198,7 +198,7 @@ class ChildDetail(generics.GenericAPIView[Child]):
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
         child = selectors.child_for_read(user=user, pk=pk, what="child")
-        full = scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id)
+        full = selectors.is_nurse_at(user=user, centre_id=child.current_centre_id)
         return Response(ChildSerializer(child, context={"full": full}).data)
 
     @extend_schema(
@@ -209,7 +209,7 @@ class ChildDetail(generics.GenericAPIView[Child]):
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
         child = selectors.child_for_change(user=user, pk=pk)
-        if not scope_of(user).has_role_at(Role.NURSE, centre_id=child.current_centre_id):
+        if not selectors.is_nurse_at(user=user, centre_id=child.current_centre_id):
             raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar barnets uppgifter.")
         data = validated(ChildUpdateSerializer, request.data)
         # child_update() logs the change when there is one; an answer without a change is a read.
@@ -456,7 +456,7 @@ class VisitDetail(generics.GenericAPIView[Visit]):
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         user = api_user(request)
         visit = selectors.visit_for_change(user=user, pk=pk)
-        if not scope_of(user).has_role_at(Role.NURSE, centre_id=visit.centre_id):
+        if not selectors.is_nurse_at(user=user, centre_id=visit.centre_id):
             raise PermissionDenied("Bara BVC:ns sjuksköterskor ändrar besök.")
         data = validated(VisitUpdateSerializer, request.data)
         services.visit_update(
