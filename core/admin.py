@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import pghistory
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, Model, Q, QuerySet, Sum
 from django.forms import ModelChoiceField, ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core import second_factor, services
-from core.models import Centre, Membership, Organisation, Partner, Role, User
+from core.models import (
+    Centre,
+    Membership,
+    MembershipEvent,
+    MembershipQuerySet,
+    Organisation,
+    OutgoingMail,
+    Partner,
+    Role,
+    User,
+    UserEvent,
+)
 
 admin.site.site_header = _("Hembesök – administration")
 admin.site.site_title = _("Hembesök")
@@ -29,6 +45,44 @@ admin.site.index_title = _("Administration")
 
 def admin_organisation_ids(request: HttpRequest) -> frozenset[Any]:
     return request.user.scope.organisation_ids(Role.ADMIN)  # type: ignore[union-attr]
+
+
+def _admin_user(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+class HistoryContextMixin(admin.ModelAdmin[_M]):
+    """Writes made through these pages (forms, their inlines, list actions, deletes) are
+    recorded in the pghistory events under the administrator's username, as the services
+    record a nurse's."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        with pghistory.context(user=request.user.get_username()):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with pghistory.context(user=request.user.get_username()):
+            return super().changelist_view(request, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with pghistory.context(user=request.user.get_username()):
+            return super().delete_view(request, object_id, extra_context)
 
 
 class ReadOnlyMixin:
@@ -133,14 +187,211 @@ class PartnerAdmin(ScopedAdminMixin, admin.ModelAdmin[Partner]):
     list_select_related = ["organisation"]
 
 
+# --- Memberships: granted by one administrator, clinical roles approved by a second ----------
+
+
+class GrantingForm(ModelForm[Membership]):
+    """Records the administrator as the granter before validation, so that the model's
+    `clean()` refuses a clinical role she grants herself as an error on the form (the database
+    refuses it too). `granter` is set per request (`_granting_form`)."""
+
+    granter: User | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            self.instance.granted_by = self.granter
+
+
+def _granting_form(request: HttpRequest) -> type[GrantingForm]:
+    return type("GrantingForm", (GrantingForm,), {"granter": _admin_user(request)})
+
+
+def _membership_status(obj: Membership) -> str:
+    if obj.pk is None:
+        return ""
+    return obj.approval_status
+
+
 class MembershipInline(ScopedAdminMixin, admin.TabularInline[Membership, User]):
     model = Membership
+    fk_name = "user"
     extra = 1
-    fields = ["organisation", "role", "centre"]
+    fields = ["organisation", "role", "centre", "status", "granted_by", "approved_by"]
+    readonly_fields = ["status", "granted_by", "approved_by"]
+
+    @admin.display(description=_("status"))
+    def status(self, obj: Membership) -> str:
+        return _membership_status(obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Granted or removed, never edited: an edit would carry an approval over to another
+        # role or centre.
+        return False
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs["form"] = _granting_form(request)
+        return super().get_formset(request, obj, **kwargs)
+
+
+class ApprovalFilter(admin.SimpleListFilter):
+    title = _("godkännande")
+    parameter_name = "godkannande"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("pending", str(_("Väntar på godkännande"))),
+            ("in_force", str(_("Gäller"))),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        memberships = cast(MembershipQuerySet, queryset)
+        if self.value() == "pending":
+            return memberships.pending()
+        if self.value() == "in_force":
+            return memberships.in_force()
+        return queryset
+
+
+@admin.register(Membership)
+class MembershipAdmin(ScopedAdminMixin, HistoryContextMixin[Membership]):
+    """Every membership of the admin's organisations; the filter "Väntar på godkännande" is the
+    list of clinical roles that await a second administrator, who approves them with the
+    action "Godkänn"."""
+
+    list_display = [
+        "user",
+        "role",
+        "organisation",
+        "centre",
+        "status",
+        "granted_by",
+        "approved_by",
+        "approved_at",
+    ]
+    list_filter = [ApprovalFilter, "role", "organisation"]
+    list_select_related = ["user", "organisation", "centre", "granted_by", "approved_by"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    readonly_fields = ["status", "granted_by", "approved_by", "approved_at"]
+    actions = ["approve"]
+
+    @admin.display(description=_("status"))
+    def status(self, obj: Membership) -> str:
+        return _membership_status(obj)
+
+    def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> tuple[str, ...]:
+        fields = ("user", "organisation", "role", "centre")
+        return (*fields, *self.readonly_fields) if obj is not None else fields
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Membership | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm[Membership]]:
+        kwargs["form"] = _granting_form(request)
+        return super().get_form(request, obj, change, **kwargs)
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
+        if db_field.name == "user" and not request.user.is_superuser:
+            # The users the user list shows her (UserAdmin below), no one else's.
+            kwargs["queryset"] = User.objects.filter(
+                Q(memberships__organisation__in=admin_organisation_ids(request))
+                | Q(memberships__isnull=True)
+            ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # granted or removed, never edited (see MembershipInline)
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return self._is_admin(request)
+
+    @admin.action(description=_("Godkänn"), permissions=["approve"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        approver = _admin_user(request)
+        approved = 0
+        for membership in queryset.select_related("user", "organisation", "centre"):
+            try:
+                membership.approve(by=approver)
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{membership}: {' '.join(error.messages)}", messages.ERROR
+                )
+            else:
+                approved += 1
+                self.log_change(request, membership, "Godkänd.")
+        if approved:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d anställning är godkänd.", "%(n)d anställningar är godkända.", approved
+                )
+                % {"n": approved},
+                messages.SUCCESS,
+            )
+
+
+_EVENT_LABELS = {
+    "insert": _("Beviljad"),
+    "update": _("Ändrad"),
+    "delete": _("Borttagen"),
+}
+
+
+def _event_by(event: Any) -> str:
+    """Who made the change: the administrator named in its pghistory context, else the system
+    (seed_demo, a command, the shell)."""
+    context = event.pgh_context
+    if context is not None and context.metadata.get("user"):
+        return str(context.metadata["user"])
+    return str(_("systemet"))
+
+
+@admin.register(MembershipEvent)
+class MembershipEventAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[Any]):
+    """The history of roles in the admin's organisations: each grant, approval and removal,
+    with who did it. Read only: rows are written by database triggers."""
+
+    list_display = [
+        "pgh_created_at",
+        "event",
+        "user",
+        "role",
+        "organisation",
+        "centre",
+        "granted_by",
+        "approved_by",
+        "by",
+    ]
+    list_filter = ["pgh_label", "role", "organisation"]
+    list_select_related = [
+        "pgh_context",
+        "user",
+        "organisation",
+        "centre",
+        "granted_by",
+        "approved_by",
+    ]
+    search_fields = ["user__username", "user__last_name"]
+    ordering = ["-pgh_id"]
+
+    @admin.display(description=_("händelse"), ordering="pgh_label")
+    def event(self, obj: Any) -> str:
+        if obj.pgh_label == "update" and obj.approved_at is not None:
+            return str(_("Godkänd"))
+        return str(_EVENT_LABELS.get(obj.pgh_label, obj.pgh_label))
+
+    @admin.display(description=_("utförd av"))
+    def by(self, obj: Any) -> str:
+        return _event_by(obj)
 
 
 @admin.register(User)
-class UserAdmin(ScopedAdminMixin, DjangoUserAdmin[User]):
+class UserAdmin(ScopedAdminMixin, HistoryContextMixin[User], DjangoUserAdmin[User]):
     organisation_path = "memberships__organisation"
     inlines = [MembershipInline]
     list_display = ["username", "first_name", "last_name", "email", "is_active"]
@@ -161,14 +412,61 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin[User]):
                 )
             },
         ),
+        (_("Historik"), {"fields": ("access_history",)}),
     )
-    readonly_fields = ["last_login", "date_joined", "login_lock", "second_factor"]
+    readonly_fields = [
+        "last_login",
+        "date_joined",
+        "login_lock",
+        "second_factor",
+        "access_history",
+    ]
     actions = ["unlock_login", "reset_second_factor"]
 
     def _organisation_filter(self, request: HttpRequest) -> Q:
         # A user just created has no membership yet; she sees nothing until given one, so she
         # may be listed to every admin in the meantime.
         return super()._organisation_filter(request) | Q(memberships__isnull=True)
+
+    @admin.display(description=_("Behörighetshistorik"))
+    def access_history(self, obj: User) -> SafeString:
+        """Changes of the account's access switches (active, staff, superuser) with who made
+        them, and a link to her roles' history (scoped to the admin's organisations there)."""
+        events: list[Any] = list(
+            UserEvent._default_manager.filter(pgh_obj_id=obj.pk)
+            .select_related("pgh_context")
+            .order_by("-pgh_id")[:50]
+        )
+        yes, no = str(_("ja")), str(_("nej"))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    timezone.localtime(event.pgh_created_at).strftime("%Y-%m-%d %H:%M"),
+                    _EVENT_LABELS.get(event.pgh_label, event.pgh_label),
+                    yes if event.is_active else no,
+                    yes if event.is_staff else no,
+                    yes if event.is_superuser else no,
+                    _event_by(event),
+                )
+                for event in events
+            ),
+        )
+        roles = reverse("admin:core_membershipevent_changelist") + f"?user={obj.pk}"
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+            '<th>{}</th></tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+            _("Tid"),
+            _("Händelse"),
+            _("Aktiv"),
+            _("Personal"),
+            _("Superanvändare"),
+            _("Utförd av"),
+            rows,
+            roles,
+            _("Rollhistorik"),
+        )
 
     # --- Sign-in: lockout, deactivation, a password set by the admin ---------------------------
     # Axes' lockout records name a username and an address, no organisation. An organisation's
@@ -258,6 +556,22 @@ class UserAdmin(ScopedAdminMixin, DjangoUserAdmin[User]):
                 user=user, keep_session_key=request.session.session_key if own else None
             )
         return response
+
+
+@admin.register(OutgoingMail)
+class OutgoingMailAdmin(ReadOnlyMixin, admin.ModelAdmin[OutgoingMail]):
+    """The outbox (core.mail): what was sent, what waits and why. Mail belongs to no single
+    organisation, so only the installation's superusers see it."""
+
+    list_display = ("created", "to", "subject", "sent", "attempts", "last_error")
+    list_filter = (("sent", admin.EmptyFieldListFilter),)
+    search_fields = ("to", "subject")
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
 
 
 @admin.register(AccessAttempt)

@@ -99,4 +99,6 @@ def seed() -> None:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         centre = centres[(org.id, centre_name)] if centre_name else None
+        # Granted by the system (no `granted_by`): in force without a second admin's approval,
+        # which only roles granted in the admin need (core.models.Membership).
         Membership.objects.get_or_create(user=user, organisation=org, role=role, centre=centre)

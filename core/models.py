@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from typing import TYPE_CHECKING
 
+import pghistory
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -31,6 +32,9 @@ class Role(models.TextChoices):
 
 # Roles that work at one centre; the others work across their organisation.
 CENTRE_ROLES = (Role.NURSE, Role.CENTRE_MANAGER)
+# The same roles are the clinical ones: they read children's identities, so granting one takes
+# two administrators (issue 24: four eyes).
+_CLINICAL = Q(role__in=[r.value for r in CENTRE_ROLES])
 
 
 def _scope_of(user: User | AnonymousUser) -> Scope:
@@ -175,8 +179,29 @@ class Partner(models.Model):
         return self.name
 
 
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def in_force(self) -> MembershipQuerySet:
+        """Memberships that confer their role: every non-clinical one, a clinical one granted by
+        the system (seed_demo, a command, the shell: `granted_by` empty) or one that a second
+        administrator has approved. Scoping (core.scoping) reads only these."""
+        return self.filter(~_CLINICAL | Q(granted_by__isnull=True) | Q(approved_at__isnull=False))
+
+    def pending(self) -> MembershipQuerySet:
+        """Clinical roles granted in the admin that no second administrator has approved yet."""
+        return self.filter(_CLINICAL, granted_by__isnull=False, approved_at__isnull=True)
+
+
 class Membership(models.Model):
-    """A user's role in an organisation; nurses and centre managers work at a centre."""
+    """A user's role in an organisation; nurses and centre managers work at a centre.
+
+    Who granted it is recorded: `granted_by` is the administrator who gave the role in the admin,
+    or empty for the system (seed_demo, commands, the shell: whoever has the database already
+    has everything). A clinical role (nurse, centre manager: they read children's identities)
+    granted by an administrator confers nothing until a second administrator, neither the
+    granter nor the grantee, approves it; nobody grants or approves one for herself. The database
+    holds those rules; a membership is granted or removed, never edited (the admin shows it read
+    only), so an approval cannot be carried over to another user, role or centre.
+    """
 
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("användare")
@@ -196,6 +221,29 @@ class Membership(models.Model):
         related_name="memberships",
         verbose_name=_("BVC"),
     )
+    # PROTECT, not SET_NULL: an emptied `granted_by` would turn a pending grant into a system
+    # grant, in force. A user who granted or approved a role is deactivated, not deleted.
+    granted_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("beviljad av"),
+    )
+    approved_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("godkänd av"),
+    )
+    approved_at = models.DateTimeField(_("godkänd"), null=True, blank=True, editable=False)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("anställning")
@@ -216,17 +264,134 @@ class Membership(models.Model):
                 nulls_distinct=False,
                 name="core_membership_unique",
             ),
+            models.CheckConstraint(
+                condition=~_CLINICAL | Q(granted_by__isnull=True) | ~Q(granted_by=models.F("user")),
+                name="core_membership_no_self_granted_clinical_role",
+                violation_error_message=_("Ingen kan ge sig själv en klinisk roll."),
+            ),
+            # Approval exists only for a clinical role granted by an administrator (a system
+            # grant needs none), and then with both who and when.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | (
+                    _CLINICAL
+                    & Q(
+                        granted_by__isnull=False,
+                        approved_by__isnull=False,
+                        approved_at__isnull=False,
+                    )
+                ),
+                name="core_membership_approval_of_an_admin_grant_of_a_clinical_role",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True)
+                | (~Q(approved_by=models.F("user")) & ~Q(approved_by=models.F("granted_by"))),
+                name="core_membership_approver_is_neither_grantee_nor_granter",
+                violation_error_message=_(
+                    "En klinisk roll godkänns av en annan administratör än den som gav den och "
+                    "den som fick den."
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
         where = self.centre.name if self.centre_id and self.centre else self.organisation.name
         return f"{self.user} – {self.get_role_display()} ({where})"
 
+    @property
+    def is_clinical(self) -> bool:
+        return self.role in CENTRE_ROLES
+
+    @property
+    def is_pending(self) -> bool:
+        return self.is_clinical and self.granted_by_id is not None and self.approved_at is None
+
+    @property
+    def approval_status(self) -> str:
+        if self.is_pending:
+            return str(_("Väntar på godkännande"))
+        return str(_("Gäller"))
+
     def clean(self) -> None:
         if self.centre is not None and self.centre.organisation_id != self.organisation_id:
             raise ValidationError(
                 {"centre": _("BVC:n hör till en annan organisation än anställningen.")}
             )
+        # On `role`: the one field that every form granting a membership shows (the user is
+        # the page's own on the user page's inline).
+        if (
+            self.is_clinical
+            and self.granted_by_id is not None
+            and self.granted_by_id == self.user_id
+        ):
+            raise ValidationError(
+                {
+                    "role": _(
+                        "Du kan inte ge dig själv en klinisk roll (sjuksköterska, "
+                        "vårdcentralschef); be en annan administratör."
+                    )
+                }
+            )
+
+    def approve(self, *, by: User) -> None:
+        """The second administrator's approval of a clinical role granted in the admin. Refused
+        (ValidationError) for the granter, the grantee, someone who is not an administrator of
+        the membership's organisation, and a membership that is not pending. The update is
+        conditional, so two approvals at once record one."""
+        if not self.is_pending:
+            raise ValidationError(_("Anställningen väntar inte på godkännande."))
+        if by.pk == self.granted_by_id:
+            raise ValidationError(
+                _("Den som gav rollen kan inte godkänna den; en annan administratör gör det.")
+            )
+        if by.pk == self.user_id:
+            raise ValidationError(_("Ingen kan godkänna en klinisk roll åt sig själv."))
+        if not (
+            by.is_active
+            and (
+                by.is_superuser
+                or by.scope.has_role_in(Role.ADMIN, organisation_id=self.organisation_id)
+            )
+        ):
+            raise ValidationError(
+                _("Bara en administratör i anställningens organisation kan godkänna den.")
+            )
+        now = timezone.now()
+        updated = Membership.objects.filter(pk=self.pk, approved_at__isnull=True).update(
+            approved_by=by, approved_at=now
+        )
+        if not updated:
+            raise ValidationError(_("Anställningen väntar inte på godkännande."))
+        self.approved_by, self.approved_at = by, now
+
+
+# History of who was given which role, by whom, and its approval and removal (issue 24); the
+# context names the administrator (core.admin wraps its writes in pghistory.context).
+MembershipEvent = pghistory.create_event_model(
+    Membership,
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    model_name="MembershipEvent",
+    abstract=False,
+    meta={"verbose_name": _("rollhändelse"), "verbose_name_plural": _("rollhistorik")},
+)
+
+# A user's access switches, not her profile or password: an insert, and each change of these.
+UserEvent = pghistory.create_event_model(
+    User,
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    fields=["username", "is_active", "is_staff", "is_superuser"],
+    obj_field=pghistory.ObjForeignKey(related_name="access_events"),
+    model_name="UserEvent",
+    abstract=False,
+    meta={
+        "verbose_name": _("användarhändelse"),
+        "verbose_name_plural": _("användarhistorik"),
+    },
+)
 
 
 class IdempotencyKey(models.Model):
@@ -306,3 +471,31 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class OutgoingMail(models.Model):
+    """One e-mail to one recipient, written in the transaction that causes it (a decision, a
+    reminder) and sent by Celery after commit (core.mail). A mail server that is down delays
+    it; it never fails the request, and a sent mail is never sent again."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    to = models.EmailField(_("mottagare"))
+    subject = models.CharField(_("ämne"), max_length=200)
+    body = models.TextField(_("text"))
+    created = models.DateTimeField(_("skapat"), default=timezone.now, db_index=True)
+    sent = models.DateTimeField(_("skickat"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("försök"), default=0)
+    last_error = models.CharField(_("senaste fel"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("utgående e-post")
+        verbose_name_plural = _("utgående e-post")
+        indexes = [
+            models.Index(
+                fields=["created"], condition=Q(sent__isnull=True), name="core_mail_unsent_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.subject}"

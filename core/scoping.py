@@ -2,7 +2,7 @@
 
 Every `for_user()` QuerySet method in the project builds on `Scope`; a view never filters by
 organisation or centre by hand (tests/test_architecture.py reads the view modules for it). One
-query per request loads the memberships (cached on the user).
+query per request loads the memberships in force (cached on the user).
 """
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ class Scope:
             return cls(assignments=())
         from core.models import Membership
 
-        rows = Membership.objects.filter(user_id=user.pk).values_list(
-            "role", "organisation_id", "centre_id"
+        # Only memberships in force: a clinical role awaiting a second administrator's
+        # approval confers nothing (core.models.MembershipQuerySet.in_force).
+        rows = (
+            Membership.objects.filter(user_id=user.pk)
+            .in_force()
+            .values_list("role", "organisation_id", "centre_id")
         )
         return cls(assignments=tuple(Assignment(role, org, centre) for role, org, centre in rows))
 

@@ -15,7 +15,7 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
 
 class MeSerializer(serializers.Serializer[object]):
     username = serializers.CharField()
-    roles = MembershipSerializer(many=True, source="memberships.all")
+    roles = MembershipSerializer(many=True, source="memberships.in_force")
 
 
 class CentreSerializer(serializers.ModelSerializer[Centre]):
