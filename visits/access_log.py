@@ -10,14 +10,11 @@ child's record is gone.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
+from visits.identity import identity_hash
 from visits.models import AccessAction, AccessLog
 
 if TYPE_CHECKING:
@@ -25,11 +22,6 @@ if TYPE_CHECKING:
 
     from core.models import User
     from visits.models import Child
-
-
-def identity_hash(identity_type: str, identity: str) -> str:
-    key = settings.ACCESS_LOG_KEY.encode()
-    return hmac.new(key, f"{identity_type}:{identity}".encode(), hashlib.sha256).hexdigest()
 
 
 def log_children(

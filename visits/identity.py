@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import datetime
 import enum
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 __all__ = [
     "Identity",
     "IdentityType",
+    "identity_hash",
     "luhn_check_digit",
     "normalise_identity",
 ]
@@ -89,6 +93,14 @@ class Identity:
 
     def __repr__(self) -> str:
         return f"Identity(type={self.type.value!r}, masked={self.masked!r})"
+
+
+def identity_hash(identity_type: str, identity: str) -> str:
+    """A keyed hash (HMAC-SHA256, ACCESS_LOG_KEY) of a normalised identity: what the access log
+    holds instead of the number, and what `Child.identity_key` holds so that uniqueness per
+    organisation is checked without the number ever reaching a database error or its log."""
+    key = settings.ACCESS_LOG_KEY.encode()
+    return hmac.new(key, f"{identity_type}:{identity}".encode(), hashlib.sha256).hexdigest()
 
 
 def luhn_check_digit(digits: str) -> int:

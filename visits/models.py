@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pghistory
 import pgtrigger
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from core.db_guards import Guard, GuardProtect
 from core.models import Centre, Organisation, Role, User
 from core.scoping import scope_of
-from visits.identity import Identity, IdentityType
+from visits.identity import Identity, IdentityType, identity_hash
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -161,8 +162,19 @@ class TemplateSlot(models.Model):
 
 class ChildQuerySet(models.QuerySet["Child"]):
     def for_user(self, user: User | AnonymousUser) -> ChildQuerySet:
-        """Children whose current centre is one where the user is nurse or centre manager."""
-        return self.filter(current_centre_id__in=scope_of(user).centre_ids(*CHILD_ROLES))
+        """Children whose current centre is one where the user is nurse or centre manager; an
+        anonymised child (visits.retention) has nothing left to care for and is in no list."""
+        return self.filter(
+            current_centre_id__in=scope_of(user).centre_ids(*CHILD_ROLES),
+            anonymised_on__isnull=True,
+        )
+
+    def bulk_create(self, objs: Iterable[Child], *args: Any, **kwargs: Any) -> list[Child]:
+        """As `Child.save()`: every row gets its identity key (the demo inserts in bulk)."""
+        children = list(objs)
+        for child in children:
+            child.fill_identity_key()
+        return super().bulk_create(children, *args, **kwargs)
 
 
 @pghistory.track()
@@ -181,11 +193,18 @@ class Child(models.Model):
         _("identitetstyp"), max_length=20, choices=[(t.value, t.label) for t in IdentityType]
     )
     identity = models.CharField(_("identitet"), max_length=40)
+    # A keyed hash of (identity_type, identity) (`visits.identity.identity_hash`): uniqueness
+    # per organisation is held on it, so a duplicate's database error carries the hash, never
+    # the number (PostgreSQL writes a unique violation's key into its server log).
+    identity_key = models.CharField(_("identitetsnyckel"), max_length=64, editable=False)
     birth_date = models.DateField(_("födelsedatum"))
     given_name = models.CharField(_("förnamn"), max_length=100, blank=True)
     family_name = models.CharField(_("efternamn"), max_length=100, blank=True)
     protected = models.BooleanField(_("skyddad identitet"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when retention anonymised the child (visits.retention): identity, names and the day of
+    # birth are gone; the enrolments and visits stay for the money and the reports.
+    anonymised_on = models.DateField(_("gallrad"), null=True, blank=True, editable=False)
 
     objects = ChildQuerySet.as_manager()
 
@@ -194,8 +213,8 @@ class Child(models.Model):
         verbose_name_plural = _("barn")
         constraints = [
             models.UniqueConstraint(
-                fields=["organisation", "identity_type", "identity"],
-                name="visits_child_unique_identity_per_organisation",
+                fields=["organisation", "identity_key"],
+                name="visits_child_unique_identity_key_per_organisation",
             ),
             models.CheckConstraint(
                 condition=~Q(identity_type__in=["personnummer", "samordningsnummer"])
@@ -207,6 +226,22 @@ class Child(models.Model):
 
     def __str__(self) -> str:
         return self.masked
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A value derived from the row's own identity, stored so that the database can hold
+        # uniqueness on it: set here so that no writer (the registration service, the admin,
+        # fixtures) can store a child without it.
+        if self.fill_identity_key() and kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "identity_key"}
+        super().save(*args, **kwargs)
+
+    def fill_identity_key(self) -> bool:
+        """Set `identity_key` from the identity when it is not set yet; True when it was set.
+        A key already set is kept: retention overwrites an anonymised child's key on purpose."""
+        if self.identity_key:
+            return False
+        self.identity_key = identity_hash(self.identity_type, self.identity)
+        return True
 
     @property
     def identity_value(self) -> Identity:
@@ -482,9 +517,17 @@ class AccessAction(models.TextChoices):
     EXPORT = "export", _("Export")
 
 
+# Access-log rows are kept at least this long (HSLF-FS 2016:40; DOMAIN.md 7). The database holds
+# the floor: its trigger lets a DELETE through only for rows older than this, whatever the
+# settings say; ACCESS_LOG_RETENTION_YEARS (>= this) decides what the purge removes.
+ACCESS_LOG_FLOOR_YEARS = 5
+
+
 class AccessLog(models.Model):
     """Who read or changed which child's data, when and through which care unit
-    (Patientdatalagen; HSLF-FS 2016:40). Append-only: a trigger refuses UPDATE and DELETE.
+    (Patientdatalagen; HSLF-FS 2016:40). Append-only: a trigger refuses UPDATE, TRUNCATE and
+    DELETE, except the DELETE of rows past the floor of ACCESS_LOG_FLOOR_YEARS years that the
+    purge (`manage.py purge_access_log`, visits.retention) makes.
 
     No foreign keys: a row must outlive the user's and the child's records (retention); the
     child is its id plus a keyed hash of its identity, so a patient's log extract can find it.
@@ -505,10 +548,19 @@ class AccessLog(models.Model):
         verbose_name = _("åtkomstlogg")
         verbose_name_plural = _("åtkomstlogg")
         triggers = [
-            GuardProtect(
+            # Transaction time (now()), not the caller's clock: a row younger than the floor
+            # stays even for a DELETE that names it, as any role and with pgtrigger.ignore
+            # (honoured only for the table's owner, core.db_guards).
+            Guard(
                 name="access_log_append_only",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 when=pgtrigger.Before,
+                func=(
+                    "IF TG_OP = 'DELETE' AND OLD.at < pg_catalog.now() - "
+                    f"interval '{ACCESS_LOG_FLOOR_YEARS} years' THEN RETURN OLD; END IF; "
+                    "RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table "
+                    f"(rows are kept {ACCESS_LOG_FLOOR_YEARS} years)', TG_TABLE_NAME;"
+                ),
             ),
             Guard(
                 name="access_log_no_truncate",

@@ -4,7 +4,8 @@ the database) and an enrolment's schedule.
 **Reads of a child's data** (Patientdatalagen; DOMAIN.md 7) go through this module and nowhere
 else: views never reach `Child`, `Enrolment` or `Visit` through `.objects` (a test holds them to
 it), so a new view cannot forget the access log. `*_for_read()` finds one object within the
-user's scope (404 outside, nothing logged) and logs the read; `*_for_change()` finds it for a
+user's scope (404 outside, nothing in the access log; an object that exists outside the scope
+goes to the security log, `visits.security_log`) and logs the read; `*_for_change()` finds it for a
 write, whose service logs the write; `read_page()` paginates a list and logs every child on the
 page in one insert; `record_read()` logs what a write's answer shows when nothing was written (a
 form shown again, a PATCH that changed nothing). The care unit of each row is the centre through
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Func
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 
 from core.models import Centre, Role
 from core.scoping import scope_of
@@ -44,6 +45,7 @@ from visits.models import (
     Visit,
     VisitStatus,
 )
+from visits.security_log import log_denied_read
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -265,6 +267,21 @@ def _visits(user: User | AnonymousUser) -> QuerySet[Visit]:
     )
 
 
+def _in_scope_or_404(
+    scoped: QuerySet[Row], *, user: User | AnonymousUser, pk: uuid.UUID, kind: str
+) -> Row:
+    """The object `pk` of `scoped` (the user's scope), or 404. An object that exists outside
+    the scope answers the same 404 as a missing one (API.md), and the attempt is written to
+    the security log; a missing id is not."""
+    try:
+        return scoped.get(pk=pk)
+    except scoped.model.DoesNotExist:
+        pass
+    if scoped.model._default_manager.filter(pk=pk).exists():
+        log_denied_read(user=user, kind=kind, object_id=pk)
+    raise Http404(f"No {kind} matches the given query.")
+
+
 def child_for_read(*, user: User, pk: uuid.UUID, what: str = "child") -> Child:
     """A child whose current centre is one of the user's (404 otherwise), its read logged."""
     child = child_for_change(user=user, pk=pk)
@@ -274,7 +291,7 @@ def child_for_read(*, user: User, pk: uuid.UUID, what: str = "child") -> Child:
 
 def child_for_change(*, user: User, pk: uuid.UUID) -> Child:
     """A child in the user's scope (404 otherwise) for a write; the service logs the write."""
-    return get_object_or_404(_children(user), pk=pk)
+    return _in_scope_or_404(_children(user), user=user, pk=pk, kind="child")
 
 
 def child_in_scope(*, user: User, pk: uuid.UUID | str) -> Child | None:
@@ -292,7 +309,7 @@ def enrolment_for_read(*, user: User, pk: uuid.UUID, what: str = "enrolment") ->
 
 
 def enrolment_for_change(*, user: User, pk: uuid.UUID) -> Enrolment:
-    return get_object_or_404(_enrolments(user), pk=pk)
+    return _in_scope_or_404(_enrolments(user), user=user, pk=pk, kind="enrolment")
 
 
 def enrolment_for_visit_log(*, user: User, pk: uuid.UUID | str) -> Enrolment | None:
@@ -315,7 +332,7 @@ def visit_for_read(*, user: User, pk: uuid.UUID, what: str = "visit") -> Visit:
 
 
 def visit_for_change(*, user: User, pk: uuid.UUID) -> Visit:
-    return get_object_or_404(_visits(user), pk=pk)
+    return _in_scope_or_404(_visits(user), user=user, pk=pk, kind="visit")
 
 
 def visit_as_saved(*, visit: Visit) -> Visit:
