@@ -27,6 +27,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Development settings (DJANGO_DEBUG=1). Unlike DEBUG, the test runner leaves it as it is.
+DEVELOPMENT = DEBUG
 
 
 def _required(name: str) -> str:
@@ -64,7 +66,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
-    "template_partials",
     "pgtrigger",
     "pghistory",
     "django_celery_beat",
@@ -230,6 +231,15 @@ EMAIL_BACKEND = env.str(
     ),
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hembesok@localhost")
+# The mail server (SMTP backend). Mail is written to an outbox and sent by Celery after commit
+# (core.mail), so a server that is down delays mail and never fails a request.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 # Where links in e-mails point (mail has no request to take the host from).
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -394,6 +404,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.clear_expired_sessions",
         "schedule": 24 * 60 * 60,
     },
+    # Outbox rows whose queue message was lost are queued again (core.mail).
+    "send-pending-mail": {
+        "task": "core.send_pending_mail",
+        "schedule": 10 * 60,
+    },
     # Retention: children due are anonymised nightly (visits.retention).
     "apply-retention": {
         "task": "visits.apply_retention",
@@ -424,6 +439,8 @@ CELERY_TASK_ROUTES = {
     "reporting.send_deadline_reminders": {"queue": "reminders"},
     "reporting.requeue_stuck_runs": {"queue": "default"},
     "core.clear_expired_sessions": {"queue": "default"},
+    "core.send_mail": {"queue": "default"},
+    "core.send_pending_mail": {"queue": "default"},
 }
 # A render that passes the soft limit gets SoftTimeLimitExceeded, which the task body turns
 # into a failed run the user can try again (reporting.runs.run_report_body); the hard limit

@@ -1,16 +1,16 @@
-"""E-mail about applications, sent after commit (never on rollback). The start page shows the
-same news from the applications themselves, so a lost mail loses nothing."""
+"""E-mail about applications: written to the outbox in the decision's transaction and sent by
+Celery after commit (core.mail), so a rollback sends nothing and a mail server that is down
+never fails the decision. The start page shows the same news from the applications themselves."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
-from django.db import transaction
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.mail import queue_mail
 from core.models import Membership, Role, User
 from funding.models import Application, TransitionKind
 
@@ -29,8 +29,6 @@ def _link(application: Application) -> str:
 
 
 def _send(application: Application, kind: str, recipients: list[str]) -> None:
-    if not recipients:
-        return
     subject = str(SUBJECTS[kind]) % {"centre": application.centre.name, "year": application.year}
     body = "\n".join(
         (
@@ -39,10 +37,7 @@ def _send(application: Application, kind: str, recipients: list[str]) -> None:
             _("Läs mer i Hembesök: %s") % _link(application),
         )
     )
-    send_mass_mail(
-        [(subject, body, settings.DEFAULT_FROM_EMAIL, [address]) for address in recipients],
-        fail_silently=False,
-    )
+    queue_mail(to=recipients, subject=subject, body=body)
 
 
 def _emails(users: list[User]) -> list[str]:
@@ -58,13 +53,15 @@ def on_commit_notify_deciders(application: Application, kind: str) -> None:
         ).distinct()
     )
     recipients = _emails(users)
-    transaction.on_commit(lambda: _send(application, kind, recipients))
+    _send(application, kind, recipients)
 
 
 def on_commit_notify_centre(application: Application, kind: str) -> None:
     """Tell the centre: its manager and nurses, and whoever drafted or submitted it."""
     ids = set(
-        Membership.objects.filter(centre_id=application.centre_id).values_list("user_id", flat=True)
+        Membership.objects.in_force()
+        .filter(centre_id=application.centre_id)
+        .values_list("user_id", flat=True)
     ) | {application.created_by_id, application.submitted_by_id}
     recipients = _emails(list(User.objects.filter(pk__in=[i for i in ids if i])))
-    transaction.on_commit(lambda: _send(application, kind, recipients))
+    _send(application, kind, recipients)

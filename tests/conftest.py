@@ -230,6 +230,19 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_in_the_test() -> Any:
+    """Tasks queued by the code under test (mail after commit, report runs) run in the test's
+    process, with or without REDIS_URL, as they do in development. Tests of the real worker
+    switch this off themselves (tests/core/test_celery.py, tests/reporting/test_worker.py)."""
+    from config.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
 def restore_migration_reference_data() -> None:
     import datetime
 

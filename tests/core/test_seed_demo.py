@@ -96,3 +96,14 @@ def test_each_demo_user_logs_in_with_the_demo_password_and_has_its_role(demo, us
 def test_only_the_demo_admin_reaches_the_django_admin(demo):
     staff = set(User.objects.filter(is_staff=True).values_list("username", flat=True))
     assert staff == {"admin"}
+
+
+def test_seed_demo_is_refused_with_production_settings_unless_allowed(settings):
+    """Its users, admin among them, share the published demo password (issue 25, item 11)."""
+    from django.core.management.base import CommandError
+
+    settings.DEVELOPMENT = False
+    with pytest.raises(CommandError, match="refused with production settings"):
+        call_command("seed_demo", verbosity=0)
+    assert not User.objects.filter(username="admin").exists()
+    assert not Organisation.objects.exists()

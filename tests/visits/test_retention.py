@@ -408,3 +408,16 @@ def test_the_purge_runs_as_the_app_role_and_keeps_a_four_year_old_row() -> None:
             f"gallring: 1 rader före {result.cutoff:%Y-%m-%d}"
         ]
         assert six not in [pk for pk, _ in remaining]
+
+
+@pytest.mark.django_db
+def test_an_anonymised_child_is_in_no_nurses_list_and_its_page_is_gone(
+    old: Child, api_client_for: Any
+) -> None:
+    nurse = nurse_at(old.current_centre)
+    client = api_client_for(nurse)
+    listed = client.get("/api/v1/children/")
+    assert [c["id"] for c in listed.json()["results"]] == [str(old.pk)]
+    retention_apply(today=TODAY, dry_run=False)
+    assert client.get("/api/v1/children/").json()["results"] == []
+    assert client.get(f"/api/v1/children/{old.pk}/").status_code == 404

@@ -11,14 +11,30 @@ from importlib import import_module
 from typing import Any
 
 from django.apps import apps
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 
 class Command(BaseCommand):
     help = "Create or update the demo organisations, users and data (idempotent)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed although DEBUG is off (a trial installation, never a region's data).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        # The demo's users, admin among them, share one published password: with production
+        # settings that would be an open door.
+        if not settings.DEVELOPMENT and not options["allow_production"]:
+            raise CommandError(
+                "seed_demo creates users with the public demo password and is refused with "
+                "production settings (DJANGO_DEBUG off). For a trial installation without real "
+                "data, run it with --allow-production."
+            )
         with transaction.atomic():
             for config in apps.get_app_configs():
                 try:
