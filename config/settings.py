@@ -131,6 +131,20 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL.")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Pooled connections (issue 25, item 6): with DB_POOL_MAX_SIZE above 0 each process keeps a
+# psycopg pool (Django's OPTIONS["pool"]) of 1 to DB_POOL_MAX_SIZE connections, and a request
+# waits at most DB_POOL_TIMEOUT seconds for one, instead of connecting on every request. Keep
+# processes × DB_POOL_MAX_SIZE under PostgreSQL's max_connections (compose sets it for web,
+# whose sync workers answer one request at a time: 2 each is plenty). Off by default, and then
+# CONN_MAX_AGE applies; with the pool, Django needs CONN_MAX_AGE 0.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "core.User"
@@ -159,9 +173,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Idle sessions end after 30 minutes: every request renews the cookie's age.
+# Idle sessions end after 30 minutes: activity renews the session's age, at most once a minute
+# (core.sessions), so the session row is not written on every request.
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie

@@ -184,3 +184,13 @@ def test_dockerfile_runs_gunicorn_as_a_non_root_user():
     assert start and "gunicorn" in start[-1][0]
     users = [args[0] for keyword, *args in instructions if keyword == "USER"]
     assert users and users[-1] not in ("root", "0")
+
+
+def test_web_keeps_a_small_connection_pool_per_worker_and_the_app_environment(compose):
+    web = compose["services"]["web"]["environment"]
+    assert web["DB_POOL_MAX_SIZE"] == "2"
+    # The merge keeps every variable the other services get.
+    assert {k: v for k, v in web.items() if k != "DB_POOL_MAX_SIZE"} == (
+        compose["services"]["worker"]["environment"]
+    )
+    assert "DB_POOL_MAX_SIZE" not in compose["services"]["worker"]["environment"]

@@ -310,3 +310,27 @@ def test_development_packages_stay_out_of_the_runtime_dependencies():
     assert "personnummer" not in runtime
     # Installed once and never used (issue 25): gone.
     assert "django-template-partials" not in runtime and "rules" not in runtime
+
+
+def test_db_pool_max_size_gives_each_process_a_psycopg_pool_that_serves_queries():
+    """Issue 25, item 6: with DB_POOL_MAX_SIZE the settings ask Django for psycopg's pool, and
+    queries go through it (run in a process of its own, with the variable set)."""
+    script = (
+        "import django; django.setup(); from django.db import connection; "
+        "connection.ensure_connection(); pool = connection.pool; "
+        "print(connection.settings_dict['CONN_MAX_AGE'], pool.max_size, pool.min_size); "
+        "pid = lambda: connection.cursor().execute('SELECT pg_backend_pid()').fetchone()[0]; "
+        "first = pid(); connection.close(); print(pid() == first)"
+    )
+    env = {**os.environ, "DB_POOL_MAX_SIZE": "3", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    # CONN_MAX_AGE 0, at most 3 and at least 1 connection; closing returns the connection to
+    # the pool, and the next query is served by the same server process.
+    assert done.stdout.split() == ["0", "3", "1", "True"]
+
+
+def test_without_db_pool_max_size_there_is_no_pool(settings):
+    assert "pool" not in settings.DATABASES["default"].get("OPTIONS", {})
