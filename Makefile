@@ -29,20 +29,29 @@ export SECURE_COOKIES ?= 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Start the embedded PostgreSQL unless DATABASE_URL is set; stop it again on exit (also on
-# Ctrl-C) when this recipe started it. A second run reuses the data in .pgdata/.
+# Ctrl-C) only when this recipe started it: a server that is already running (another make in
+# another terminal) is used and left running. A second run reuses the data in .pgdata/;
+# `make test` has a server of its own in .pgdata-test/, so tests never stop `make run`'s.
 define with_database
 STARTED_DB=
 if [ -z "$${DATABASE_URL:-}" ]; then
-  DATABASE_URL="$$($(PY) -m core.devdb start)"
+  if DATABASE_URL="$$($(PY) -m core.devdb url 2>/dev/null)"; then
+    echo "Embedded PostgreSQL already running on $$DATABASE_URL (left running at the end)"
+  else
+    DATABASE_URL="$$($(PY) -m core.devdb start)"
+    STARTED_DB=1
+    echo "Embedded PostgreSQL on $$DATABASE_URL"
+  fi
   export DATABASE_URL
-  STARTED_DB=1
-  echo "Embedded PostgreSQL on $$DATABASE_URL"
 fi
 stop_db() { if [ -n "$$STARTED_DB" ]; then $(PY) -m core.devdb stop || true; STARTED_DB=; fi; }
 trap stop_db EXIT
 endef
 
 .PHONY: help install run test lint bench check-python clean
+
+# The test run's embedded PostgreSQL is its own (see with_database).
+test: export EMBEDDED_PGDATA := .pgdata-test
 
 help:
 	@echo "make run    set up and serve Hembesök on http://127.0.0.1:$(PORT) (demo data included)"

