@@ -6,12 +6,13 @@ here: the organisation's own number and name for each ledger account."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyMixin, ScopedAdminMixin
-from reporting.models import NarrativeVersion, ReportRun, SieAccount
+from reporting.models import PER_REQUEST_KINDS, NarrativeVersion, ReportRun, SieAccount
 from reporting.sie import DEFAULT_CHART
 
 
@@ -35,6 +36,11 @@ class ReportRunAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[ReportRun
     date_hierarchy = "created_at"
     exclude = ["narrative_versions"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReportRun]:
+        # A patient's log extract is its organisation's log reviewers' alone
+        # (reporting.permissions), not an administrator's.
+        return super().get_queryset(request).exclude(kind__in=PER_REQUEST_KINDS)
+
 
 @admin.register(NarrativeVersion)
 class NarrativeVersionAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[NarrativeVersion]):
@@ -51,7 +57,7 @@ class SieAccountAdmin(ScopedAdminMixin, admin.ModelAdmin[SieAccount]):
 
     organisation_path = "organisation"
     list_display = ["ledger_account", "number", "name", "default_account", "organisation"]
-    list_filter = ["organisation", "ledger_account"]
+    list_filter = [("organisation", admin.RelatedOnlyFieldListFilter), "ledger_account"]
     list_select_related = ["organisation"]
     search_fields = ["number", "name"]
     fields = ["organisation", "ledger_account", "number", "name"]

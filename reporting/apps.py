@@ -7,6 +7,16 @@ class ReportingConfig(AppConfig):
 
     def ready(self) -> None:
         register_navigation()
+        register_log_extract_pdf()
+
+
+def register_log_extract_pdf() -> None:
+    """The patient's log extract as a PDF is a report run (visits asks through its extension
+    point and never imports reporting)."""
+    from reporting.log_extract import LogExtractPdf
+    from visits.extension import register_log_extract_pdf
+
+    register_log_extract_pdf(LogExtractPdf())
 
 
 def register_navigation() -> None:

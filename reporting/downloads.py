@@ -7,7 +7,8 @@ from django.utils.text import slugify
 
 from core.models import User
 from reporting import services
-from reporting.models import ReportRun
+from reporting.log_extract import log_extract_download
+from reporting.models import ReportKind, ReportRun
 
 
 def download_name(run: ReportRun) -> str:
@@ -23,9 +24,14 @@ def download_name(run: ReportRun) -> str:
 
 def download_response(user: User, run: ReportRun) -> FileResponse:
     """The run's file as an attachment, not cached, not sniffed; the download is logged
-    (`services.report_download`). The caller has found the run among the user's, done."""
+    (`services.report_download`; a log extract's with its child: `log_extract_download`). The
+    caller has found the run among the user's, done."""
     try:
-        handle = services.report_download(user=user, run=run)
+        if run.kind == ReportKind.LOG_EXTRACT:
+            # The one file about a child: its download is logged with the child.
+            handle = log_extract_download(user=user, run=run)
+        else:
+            handle = services.report_download(user=user, run=run)
     except FileNotFoundError as exc:  # the store was lost or is not shared with the worker
         raise Http404 from exc
     response = FileResponse(

@@ -28,6 +28,7 @@ class ReportKind(models.TextChoices):
     FINANCE_CSV = "finance_csv", _("Ekonomiexport (CSV)")
     AUDITOR_BUNDLE = "auditor_bundle", _("Underlag för revision")
     SIE = "sie", _("Bokföringsexport (SIE 4)")
+    LOG_EXTRACT = "log_extract", _("Loggutdrag till patient")
 
 
 # What each kind is about: a grant, a centre, or the organisation's year.
@@ -40,6 +41,11 @@ GRANT_KINDS = (
 CENTRE_KINDS = (ReportKind.HALSOVAL,)
 # Reports that answer a deadline and can be submitted (frozen).
 SUBMITTABLE_KINDS = (ReportKind.SOCIALSTYRELSEN, ReportKind.SKL, ReportKind.HALSOVAL)
+# The patient's log extract as a PDF: requested through the log review
+# (`POST /api/v1/access-log/extract/` with "format": "pdf"), never through `POST /reports/`, read
+# by the organisation's log reviewers only, never submitted, and one run per request (two
+# extracts of the same organisation's year are two children, or two moments).
+PER_REQUEST_KINDS = (ReportKind.LOG_EXTRACT,)
 
 
 class RunStatus(models.TextChoices):
@@ -94,7 +100,8 @@ class ReportRun(models.Model):
             # One run at a time for the same report (queued or running).
             models.UniqueConstraint(
                 fields=["kind", "organisation", "year", "grant", "centre"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=["queued", "running"])
+                & ~Q(kind__in=[k.value for k in PER_REQUEST_KINDS]),
                 nulls_distinct=False,
                 name="reporting_run_one_active",
             ),
@@ -112,6 +119,11 @@ class ReportRun(models.Model):
             models.CheckConstraint(
                 condition=Q(submitted_at__isnull=True) | Q(status="done"),
                 name="reporting_run_submitted_is_done",
+            ),
+            models.CheckConstraint(
+                condition=Q(submitted_at__isnull=True)
+                | Q(kind__in=[k.value for k in SUBMITTABLE_KINDS]),
+                name="reporting_run_submitted_kind",
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=[k.value for k in GRANT_KINDS], grant__isnull=False)
@@ -143,6 +155,53 @@ class ReportRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+HASH_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class LogExtractOrder(models.Model):
+    """What a log-extract run renders, without the identity number (DOMAIN.md 7: never in task
+    arguments, file names, URLs or logs): the keyed hash that finds the child's log rows
+    (`visits.identity.identity_hash`), the masked identity that heads the extract, the period,
+    and the moment of the request: the extract lists the rows up to then, as the JSON extract
+    does (not the request's own log row). Written once with its run, never changed."""
+
+    run = models.OneToOneField(
+        ReportRun, on_delete=models.CASCADE, primary_key=True, related_name="log_extract"
+    )
+    identity_hash = models.CharField(max_length=64)
+    # The child's id when a record was found (for the access log of a download), else null.
+    child_id = models.UUIDField(null=True, blank=True)
+    child_masked = models.CharField(max_length=40)
+    period_from = models.DateField(null=True, blank=True)
+    period_to = models.DateField(null=True, blank=True)
+    as_of = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("loggutdrag")
+        verbose_name_plural = _("loggutdrag")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(identity_hash__regex=HASH_PATTERN), name="reporting_extract_hash"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_from__isnull=True)
+                | Q(period_to__isnull=True)
+                | Q(period_from__lte=models.F("period_to")),
+                name="reporting_extract_period",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="log_extract_order_unchanged",
+                operation=pgtrigger.Update,
+                when=pgtrigger.Before,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.child_masked} {self.as_of:%Y-%m-%d %H:%M}"
 
 
 class NarrativeVersion(models.Model):

@@ -1,10 +1,13 @@
-"""The annual PDF reports (DOMAIN.md 5; issue: reports 2–5), rendered in a Celery worker.
+"""The annual PDF reports (DOMAIN.md 5; issue: reports 2–5) and the patient's log extract,
+rendered in a Celery worker.
 
 Django templates (templates/reports/pdf/) → HTML → WeasyPrint, with the machine's fonts and a
 URL fetcher that only reads local files: a report never reaches the network. Every figure comes
 from `reporting.selectors`; the narrative sections are the CBHV's or the centre manager's texts.
 Aggregates only: no identity number or name of a child, and counts of children or families of
-1–4 are shown as "<5".
+1–4 are shown as "<5". The log extract (templates/reports/pdf/log_extract.html) is the one
+document about one child: it names the child by the masked identity only, and the care units
+and times that accessed its data, never who.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from django.utils.safestring import mark_safe
 
 from core.money import format_money
 from reporting import charts, selectors, suppression
-from reporting.models import ReportKind, ReportRun
+from reporting.models import LogExtractOrder, ReportKind, ReportRun
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
 from reporting.subjects import Subject, preliminary_reason
+from visits import log_review
 from visits.identity import mask_identities
 
 PDF = "application/pdf"
@@ -133,7 +137,8 @@ def _render(template: str, run: ReportRun, context: dict[str, Any]) -> Rendered:
 
 
 def _chart(activity: selectors.Activity) -> str:
-    return mark_safe(  # noqa: S308 - built from numbers and fixed labels in reporting.charts
+    # Built from numbers and fixed labels; reporting.charts escapes every text it writes.
+    return mark_safe(  # noqa: S308 # nosec B308 B703
         charts.visits_per_month_svg(
             suppression.present_activity(activity).per_month,
             title=f"Hembesök per månad {activity.year}, med och utan socialtjänsten",
@@ -285,3 +290,28 @@ def render_halsoval(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
             "signoff": _signoff(run),
         },
     )
+
+
+def render_log_extract(run: ReportRun, narratives: Mapping[str, str]) -> Rendered:
+    """The patient's log extract: the rows of the organisation's log up to the moment it was
+    asked for (`LogExtractOrder.as_of`), newest first, as `visits.log_review` finds them."""
+    order = LogExtractOrder.objects.get(run=run)
+    accesses = log_review.extract_rows(
+        organisation_ids=[run.organisation_id],
+        identity_hash=order.identity_hash,
+        start=order.period_from,
+        end=order.period_to,
+        until=order.as_of,
+    )
+    html = render_to_string(
+        "reports/pdf/log_extract.html",
+        {
+            "organisation": run.organisation.name,
+            "order": order,
+            "accesses": accesses,
+            "care_units": len({a.care_unit for a in accesses if a.care_unit}),
+            "generated": timezone.localdate(),
+            "run_id": run.pk,
+        },
+    )
+    return Rendered(content=html_to_pdf(html), content_type=PDF, extension="pdf")

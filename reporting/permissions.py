@@ -4,8 +4,10 @@ rule, used by the pages and the API alike.
 Finance and CBHV of an organisation request and read every report of it; a centre manager
 requests and reads the Hälsoval account of her centre. Narrative sections are written by CBHV
 (Socialstyrelsen, SKL) and by the centre manager of the centre (Hälsoval); only that role
-submits the report. CBHV and finance see what is due when. Everyone else is refused (403)
-before anything is looked up.
+submits the report. CBHV and finance see what is due when. The patient's log extract
+(`log_extract`) is the exception: the log reviewers of its organisation read it (it is asked
+for through the log review, `reporting.log_extract`), and nobody else, whatever the role.
+Everyone else is refused (403) before anything is looked up.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from rest_framework.request import Request
 
 from core.models import Role
 from core.scoping import scope_of
-from reporting.models import CENTRE_KINDS, SUBMITTABLE_KINDS, ReportKind, ReportRun
+from reporting.models import (
+    CENTRE_KINDS,
+    PER_REQUEST_KINDS,
+    SUBMITTABLE_KINDS,
+    ReportKind,
+    ReportRun,
+)
 from reporting.narratives import SECTIONS
 
 if TYPE_CHECKING:
@@ -36,6 +44,10 @@ REPORT_ROLES = (Role.FINANCE, Role.CBHV, Role.CENTRE_MANAGER)
 SUBMIT_ROLES = (Role.CBHV, Role.CENTRE_MANAGER)
 # Who sees the deadlines and gets their reminders (issue 18, item 9).
 DEADLINE_ROLES = (Role.CBHV, Role.FINANCE)
+# Who reads the log extracts of her organisations (and no other report).
+LOG_EXTRACT_ROLES = (Role.LOG_REVIEWER,)
+# The kinds requested through `POST /reports/` and the report pages: not the log extract.
+ORGANISATION_KINDS = [k for k in ReportKind.values if k not in PER_REQUEST_KINDS]
 
 
 def require(allowed: bool) -> None:
@@ -47,6 +59,12 @@ def require(allowed: bool) -> None:
 def works_with_reports(user: User | AnonymousUser) -> bool:
     """Finance, CBHV and centre managers work with reports; other roles never do."""
     return scope_of(user).has_role(*REPORT_ROLES)
+
+
+def reads_runs(user: User | AnonymousUser) -> bool:
+    """Works with reports, or reads log extracts (a run's page and state, before the run is
+    looked up; `reporting.selectors.report_runs` then finds hers or answers 404)."""
+    return scope_of(user).has_role(*REPORT_ROLES, *LOG_EXTRACT_ROLES)
 
 
 def submits_reports(user: User | AnonymousUser) -> bool:
@@ -62,7 +80,7 @@ def requestable_kinds(user: User) -> list[str]:
     """The kinds the user may ever request (the 403 of a request)."""
     scope = user.scope
     if scope.has_role(*ORGANISATION_ROLES):
-        return list(ReportKind.values)
+        return list(ORGANISATION_KINDS)
     if scope.has_role(Role.CENTRE_MANAGER):
         return [k.value for k in CENTRE_KINDS]
     return []
@@ -70,8 +88,11 @@ def requestable_kinds(user: User) -> list[str]:
 
 def may_read_subject(user: User, subject: Subject) -> bool:
     """The row form of `reporting.selectors.report_runs`: finance and CBHV of the organisation,
-    or the manager of the centre whose account it is."""
+    or the manager of the centre whose account it is; for a log extract, the organisation's
+    log reviewers only."""
     scope = user.scope
+    if subject.kind in PER_REQUEST_KINDS:
+        return subject.organisation.pk in scope.organisation_ids(*LOG_EXTRACT_ROLES)
     if subject.organisation.pk in scope.organisation_ids(*ORGANISATION_ROLES):
         return True
     return (
@@ -120,6 +141,15 @@ class ReportAccess(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return works_with_reports(request.user)
+
+
+class RunReadAccess(BasePermission):
+    """`reads_runs`: a run's state (the log reviewer follows her log extract's)."""
+
+    message = "Bara ekonomi, CBHV, vårdcentralschefer och logggranskare läser rapporter."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return reads_runs(request.user)
 
 
 class SeesDeadlines(BasePermission):

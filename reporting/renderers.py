@@ -32,6 +32,7 @@ RENDERERS: dict[str, str] = {
     ReportKind.FINANCE_CSV: "reporting.exports.render_finance_csv",
     ReportKind.AUDITOR_BUNDLE: "reporting.exports.render_auditor_bundle",
     ReportKind.SIE: "reporting.sie.render_sie",
+    ReportKind.LOG_EXTRACT: "reporting.pdf.render_log_extract",
 }
 
 

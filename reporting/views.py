@@ -175,9 +175,10 @@ def report_request_view(request: HttpRequest) -> HttpResponse:
 @require_safe
 def run_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """A run's state; with htmx (`HX-Request`) only the state region, which polls itself every
-    two seconds while the run is queued or running."""
+    two seconds while the run is queued or running. A log reviewer follows her log extract
+    here (and sees no other run)."""
     user = request_user(request)
-    permissions.require(permissions.works_with_reports(user))
+    permissions.require(permissions.reads_runs(user))
     run = _run_of(user, pk)
     context = _run_context(user, run)
     if request.headers.get("HX-Request") == "true":

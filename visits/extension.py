@@ -1,15 +1,24 @@
-"""The extension point through which a higher app takes part in saving a visit.
+"""The extension points through which a higher app takes part in what visits does.
 
 `funding` registers the compensation rules here (in its AppConfig.ready()): `check()` may refuse
 a change (a locked month, unless the request marks it as an adjustment) and `after_save()`
-recomputes what follows from the visit. `visits` never imports `funding`.
+recomputes what follows from the visit. `reporting` registers the PDF of the patient's log
+extract (a report run). `visits` never imports `funding` or `reporting`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
+    from rest_framework.request import Request
+
+    from core.models import User
     from visits.models import Visit
 
 
@@ -68,3 +77,43 @@ def run_checks(visit: Visit, *, adjustment: bool) -> None:
 def run_after_save(visit: Visit) -> None:
     for hook in _hooks:
         hook.after_save(visit)
+
+
+# --- The patient's log extract as a PDF ------------------------------------------------------
+# `reporting` renders it as a report run and registers itself here (in its AppConfig.ready());
+# `visits.log_review` decides who may ask, finds the child and logs the access, and hands over
+# an order that holds no identity number.
+@dataclass(frozen=True)
+class ExtractOrder:
+    organisation_id: uuid.UUID  # whose log the extract is of (the reviewer's organisation)
+    identity_hash: str  # visits.identity.identity_hash of the typed identity
+    child_id: uuid.UUID | None  # the child's record, when there is one
+    child_masked: str
+    start: datetime.date | None
+    end: datetime.date | None
+    as_of: datetime.datetime  # the rows up to this moment (the request's own log row is after)
+
+
+class LogExtractPdf(Protocol):
+    def order(self, *, user: User, order: ExtractOrder) -> uuid.UUID:
+        """Queue the PDF in the caller's transaction (its task after commit, with the run's id
+        only) and return the run's id."""
+
+    def page_url(self, run_id: uuid.UUID) -> str:
+        """The page that shows the run's state and its download."""
+
+    def api_body(self, request: Request, run_id: uuid.UUID) -> dict[str, Any]:
+        """The run as the API shows report runs (API.md "Reports")."""
+
+
+_log_extract_pdf: list[LogExtractPdf] = []
+
+
+def register_log_extract_pdf(pdf: LogExtractPdf) -> None:
+    _log_extract_pdf[:] = [pdf]
+
+
+def log_extract_pdf() -> LogExtractPdf:
+    if not _log_extract_pdf:
+        raise ImproperlyConfigured("No app renders the log extract as a PDF (reporting does).")
+    return _log_extract_pdf[0]

@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,8 +27,8 @@ from django.utils import timezone
 
 from core.models import Centre, Membership, Organisation, Role, User
 from core.scoping import scope_of
-from visits.access_log import identity_hash
-from visits.identity import Identity, IdentityType, normalise_identity
+from visits import extension
+from visits.identity import Identity, IdentityType, identity_hash, normalise_identity
 from visits.models import (
     AccessAction,
     AccessLog,
@@ -35,6 +37,9 @@ from visits.models import (
     Child,
     FindingVerdict,
 )
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
 
 SAMPLE_MAX_SIZE = 500
 EXTRACT_WHAT = "log_extract"
@@ -52,13 +57,22 @@ def reviewer_centres(user: User) -> QuerySet[Centre]:
     )
 
 
-def access_log_for_reviewer(user: User) -> QuerySet[AccessLog]:
-    organisations = reviewer_organisation_ids(user)
+def reviewer_organisations(user: User) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(id__in=reviewer_organisation_ids(user)).order_by("name")
+
+
+def access_log_of(organisation_ids: Iterable[uuid.UUID]) -> QuerySet[AccessLog]:
+    """The rows of these organisations' care units, and their members' rows without one."""
+    organisations = list(organisation_ids)
     centres = Centre.objects.filter(organisation_id__in=organisations).values("id")
     members = Membership.objects.filter(organisation_id__in=organisations).values("user_id")
     return AccessLog.objects.filter(
         Q(care_unit__in=centres) | Q(care_unit__isnull=True, user_id__in=members)
     )
+
+
+def access_log_for_reviewer(user: User) -> QuerySet[AccessLog]:
+    return access_log_of(reviewer_organisation_ids(user))
 
 
 def _start_of(day: datetime.date) -> datetime.datetime:
@@ -241,51 +255,44 @@ class LogExtract:
     accesses: list[ExtractRow]
 
 
-def log_extract(
+def extract_organisations(
+    *, user: User, organisation: uuid.UUID | None, required: bool = False
+) -> frozenset[uuid.UUID]:
+    """The organisations whose log an extract covers: `organisation` when given (one of the
+    reviewer's, else a ValidationError on it), else all of hers, or with `required` (a PDF is
+    one organisation's document) the only one she has (else "choose one")."""
+    allowed = reviewer_organisation_ids(user)
+    if organisation is not None:
+        if organisation not in allowed:
+            raise ValidationError({"organisation": ["Ingen organisation i din behörighet."]})
+        return frozenset({organisation})
+    if required and len(allowed) != 1:
+        raise ValidationError({"organisation": ["Välj organisation."]})
+    return allowed
+
+
+def extract_rows(
     *,
-    user: User,
-    identity_type: str,
-    identity: str,
+    organisation_ids: Iterable[uuid.UUID],
+    identity_hash: str,
     start: datetime.date | None = None,
     end: datetime.date | None = None,
-) -> LogExtract:
-    """Which care units accessed the child's data and when, newest first, never who.
-
-    Rows are found by the keyed hash of the identity, so the extract works after retention has
-    removed the child's record. The extract is itself an access to the child's data: when it
-    finds a child record or rows, it is logged as a read by the reviewer, without a care unit
-    (she reads through her organisation, not a centre). An unknown identity is not logged: there
-    is no patient, and logging one would make the next extract list the reviewer herself."""
-    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
-    hashed = identity_hash(typed.type.value, typed.value)
-    rows = list(
-        in_period(access_log_for_reviewer(user).filter(identity_hash=hashed), start, end)
-        .order_by("-at", "-id")
-        .values("at", "care_unit", "action")
+    until: datetime.datetime | None = None,
+) -> list[ExtractRow]:
+    """The extract's rows: the care units (name and HSA-id) and times of the accesses to the
+    child's data in these organisations' log, newest first, never who; rows before `until`
+    when given (a PDF lists what there was when it was asked for). Two queries."""
+    rows = in_period(
+        access_log_of(organisation_ids).filter(identity_hash=identity_hash), start, end
     )
+    if until is not None:
+        rows = rows.filter(at__lt=until)
+    found = list(rows.order_by("-at", "-id").values("at", "care_unit", "action"))
     centres = {
         c.id: c
-        for c in Centre.objects.filter(id__in={r["care_unit"] for r in rows if r["care_unit"]})
+        for c in Centre.objects.filter(id__in={r["care_unit"] for r in found if r["care_unit"]})
     }
-    child = (
-        Child.objects.filter(
-            organisation_id__in=reviewer_organisation_ids(user),
-            identity_type=typed.type.value,
-            identity=typed.value,
-        )
-        .order_by("id")
-        .first()
-    )
-    if child is not None or rows:
-        AccessLog.objects.create(
-            user_id=user.pk,
-            username=user.get_username(),
-            action=AccessAction.READ,
-            child_id=child.pk if child is not None else None,
-            identity_hash=hashed,
-            what=EXTRACT_WHAT,
-        )
-    accesses = [
+    return [
         ExtractRow(
             time=r["at"],
             care_unit=r["care_unit"],
@@ -293,7 +300,124 @@ def log_extract(
             care_unit_hsa_id=centres[r["care_unit"]].hsa_id if r["care_unit"] in centres else "",
             action=r["action"],
         )
-        for r in rows
+        for r in found
     ]
+
+
+def _extract_child(organisation_ids: Iterable[uuid.UUID], typed: Identity) -> Child | None:
+    return (
+        Child.objects.filter(
+            organisation_id__in=list(organisation_ids),
+            identity_type=typed.type.value,
+            identity=typed.value,
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def log_extract_access(
+    *, user: User, action: str, child_id: uuid.UUID | None, identity_hash: str
+) -> None:
+    """The reviewer's access to a child's data through an extract (made, or its PDF
+    downloaded): logged with the child and its identity hash, without a care unit (she reads
+    through her organisation, not a centre)."""
+    AccessLog.objects.create(
+        user_id=user.pk,
+        username=user.get_username(),
+        action=AccessAction(action),
+        child_id=child_id,
+        identity_hash=identity_hash,
+        what=EXTRACT_WHAT,
+    )
+
+
+def log_extract(
+    *,
+    user: User,
+    identity_type: str,
+    identity: str,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+    organisation: uuid.UUID | None = None,
+) -> LogExtract:
+    """Which care units accessed the child's data and when, newest first, never who; in one of
+    the reviewer's organisations when `organisation` is given, else in all of them.
+
+    Rows are found by the keyed hash of the identity, so the extract works after retention has
+    removed the child's record. The extract is itself an access to the child's data: when it
+    finds a child record or rows, it is logged as a read by the reviewer, without a care unit
+    (she reads through her organisation, not a centre). An unknown identity is not logged: there
+    is no patient, and logging one would make the next extract list the reviewer herself."""
+    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
+    organisations = extract_organisations(user=user, organisation=organisation)
+    hashed = identity_hash(typed.type.value, typed.value)
+    accesses = extract_rows(
+        organisation_ids=organisations, identity_hash=hashed, start=start, end=end
+    )
+    child = _extract_child(organisations, typed)
+    if child is not None or accesses:
+        log_extract_access(
+            user=user,
+            action=AccessAction.READ,
+            child_id=child.pk if child is not None else None,
+            identity_hash=hashed,
+        )
     masked = str(child.masked) if child is not None else typed.masked
     return LogExtract(child_masked=masked, accesses=accesses)
+
+
+def log_extract_pdf_request(
+    *,
+    user: User,
+    identity_type: str,
+    identity: str,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+    organisation: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Ask for the extract as a PDF (a report run that `reporting` renders in a worker) and
+    return the run's id. The same rules as `log_extract`, for one organisation: the PDF is
+    that organisation's document and only its log reviewers read it. Asking is the access
+    (logged as `log_extract` logs it); the run gets the identity's hash and masked form, never
+    the number. Every request is a new run: each lists the rows up to its own moment."""
+    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
+    if start is not None and end is not None and start > end:
+        raise ValidationError({"to": ["Slutdagen ligger före startdagen."]})
+    organisations = extract_organisations(user=user, organisation=organisation, required=True)
+    hashed = identity_hash(typed.type.value, typed.value)
+    child = _extract_child(organisations, typed)
+    with transaction.atomic():
+        as_of = timezone.now()
+        found = in_period(
+            access_log_of(organisations).filter(identity_hash=hashed, at__lt=as_of), start, end
+        ).exists()
+        if child is not None or found:
+            log_extract_access(
+                user=user,
+                action=AccessAction.READ,
+                child_id=child.pk if child is not None else None,
+                identity_hash=hashed,
+            )
+        return extension.log_extract_pdf().order(
+            user=user,
+            order=extension.ExtractOrder(
+                organisation_id=next(iter(organisations)),
+                identity_hash=hashed,
+                child_id=child.pk if child is not None else None,
+                child_masked=str(child.masked) if child is not None else typed.masked,
+                start=start,
+                end=end,
+                as_of=as_of,
+            ),
+        )
+
+
+def log_extract_pdf_run(request: Request, run_id: uuid.UUID) -> dict[str, Any]:
+    """The PDF's run as the API shows report runs (its state now: an eager run is done)."""
+    return extension.log_extract_pdf().api_body(request, run_id)
+
+
+def log_extract_pdf_page(run_id: uuid.UUID) -> str:
+    """The page with the PDF's state and download."""
+    return extension.log_extract_pdf().page_url(run_id)

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.forms import DateInput
-from core.models import Centre, Role, User
+from core.models import Centre, Organisation, Role, User
 from core.permissions import request_user as _user
 from core.permissions import require_role as _require_role
 from visits import log_review
@@ -90,7 +90,21 @@ class IdentityForm(forms.Form):
 
 
 class ExtractForm(IdentityForm, _PeriodForm):
-    field_order = ["identity_type", "identity", "date_from", "date_to"]
+    """The extract's form; `organisation` only for a reviewer of several organisations (a
+    PDF is one organisation's document: `visits.log_review.extract_organisations`)."""
+
+    field_order = ["identity_type", "identity", "organisation", "date_from", "date_to"]
+
+    def __init__(self, *args: Any, organisations: list[Organisation], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if len(organisations) > 1:
+            self.fields["organisation"] = forms.ChoiceField(
+                label=_("Organisation"),
+                required=False,
+                choices=[("", _("Alla"))] + [(str(o.id), o.name) for o in organisations],
+                help_text=_("Ett utdrag som PDF gäller en organisation."),
+            )
+            self.order_fields(self.field_order)
 
 
 class SampleForm(_PeriodForm):
@@ -276,20 +290,39 @@ def finding_create(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def log_extract(request: HttpRequest) -> HttpResponse:
+    """The extract on the page, or ("Hämta som PDF", `format=pdf` in the body) a report run
+    that renders it as a PDF: then on to the run's page, which follows its state and offers
+    the download."""
     user = _reviewer(request)
-    form = ExtractForm(request.POST if request.method == "POST" else None)
+    organisations = list(log_review.reviewer_organisations(user))
+    form = ExtractForm(
+        request.POST if request.method == "POST" else None, organisations=organisations
+    )
     extract = None
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        organisation = data.get("organisation")
+        arguments: dict[str, Any] = {
+            "user": user,
+            "identity_type": data["identity_type"],
+            "identity": data["identity"],
+            "start": data["date_from"],
+            "end": data["date_to"],
+            "organisation": uuid.UUID(organisation) if organisation else None,
+        }
         try:
-            extract = log_review.log_extract(
-                user=user,
-                identity_type=form.cleaned_data["identity_type"],
-                identity=form.cleaned_data["identity"],
-                start=form.cleaned_data["date_from"],
-                end=form.cleaned_data["date_to"],
-            )
+            if request.POST.get("format") == "pdf":
+                run_id = log_review.log_extract_pdf_request(**arguments)
+                messages.success(request, _("Loggutdraget skapas som PDF."))
+                return redirect(log_review.log_extract_pdf_page(run_id))
+            extract = log_review.log_extract(**arguments)
         except ValidationError as exc:
             _form_errors(form, exc)
-    response = render(request, "visits/log_review/extract.html", {"form": form, "extract": extract})
+    response = render(
+        request,
+        "visits/log_review/extract.html",
+        {"form": form, "extract": extract},
+        status=400 if form.errors else 200,
+    )
     response["Cache-Control"] = "no-store"
     return response

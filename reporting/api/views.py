@@ -44,7 +44,7 @@ from reporting.api.serializers import (
 from reporting.deadlines import SortedDeadlines, deadlines_for, matching
 from reporting.downloads import download_response
 from reporting.models import ReportKind, ReportRun, RunStatus
-from reporting.permissions import ReportAccess, SeesDeadlines
+from reporting.permissions import ReportAccess, RunReadAccess, SeesDeadlines
 
 
 def _run_response(request: Request, run: ReportRun, status_code: int = 200) -> Response:
@@ -138,7 +138,8 @@ class ReportListCreate(generics.ListAPIView[ReportRun]):
 
 
 class ReportDetail(generics.GenericAPIView[ReportRun]):
-    permission_classes = [IsAuthenticated, ReportAccess]
+    # A log reviewer follows her log extract's run here (API.md "Log review").
+    permission_classes = [IsAuthenticated, RunReadAccess]
     serializer_class = ReportRunSerializer
     queryset = ReportRun.objects.none()
 

@@ -18,6 +18,7 @@ from reporting.models import (
     ACTIVE_STATUSES,
     CENTRE_KINDS,
     GRANT_KINDS,
+    PER_REQUEST_KINDS,
     SUBMITTABLE_KINDS,
     NarrativeVersion,
     ReportKind,
@@ -26,6 +27,7 @@ from reporting.models import (
 )
 from reporting.narratives import SECTIONS
 from reporting.permissions import (
+    LOG_EXTRACT_ROLES,
     ORGANISATION_ROLES,
     may_read_subject,
     may_submit,
@@ -50,11 +52,19 @@ def report_runs(
 ) -> QuerySet[ReportRun]:
     """The runs the user may see and download, newest first, optionally of one kind, year or
     status: every run of the organisations where she is finance or CBHV; the Hälsoval accounts
-    of the centres she manages. Nobody else sees any (`permissions.may_read_subject`)."""
+    of the centres she manages; the log extracts of the organisations where she is log
+    reviewer, and those only to her. Nobody else sees any (`permissions.may_read_subject`)."""
     scope = user.scope
     runs = ReportRun.objects.filter(
-        Q(organisation_id__in=scope.organisation_ids(*ORGANISATION_ROLES))
-        | Q(kind__in=CENTRE_KINDS, centre_id__in=scope.centre_ids(Role.CENTRE_MANAGER))
+        (
+            Q(organisation_id__in=scope.organisation_ids(*ORGANISATION_ROLES))
+            | Q(kind__in=CENTRE_KINDS, centre_id__in=scope.centre_ids(Role.CENTRE_MANAGER))
+        )
+        & ~Q(kind__in=PER_REQUEST_KINDS)
+        | Q(
+            kind__in=PER_REQUEST_KINDS,
+            organisation_id__in=scope.organisation_ids(*LOG_EXTRACT_ROLES),
+        )
     ).select_related("organisation", "grant", "centre", "requested_by", "submitted_by")
     if kind is not None:
         runs = runs.filter(kind=kind)

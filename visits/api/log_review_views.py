@@ -10,7 +10,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -225,8 +226,18 @@ class FindingCreate(generics.GenericAPIView[AccessLogFinding]):
 class ExtractRequestSerializer(_WithFromTo):
     identity_type = serializers.ChoiceField(choices=IDENTITY_TYPES)
     identity = serializers.CharField(max_length=32, trim_whitespace=True)
-    # The PDF form (202 with a report run) is not built yet: refused rather than answered as JSON.
-    format = serializers.ChoiceField(choices=["json"], required=False)
+    format = serializers.ChoiceField(
+        choices=["json", "pdf"],
+        required=False,
+        default="json",
+        help_text="pdf: 202 with a report run (kind log_extract) that renders the extract.",
+    )
+    organisation = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="One of your organisations: the extract covers its log only. Required for "
+        "a PDF when you review the log of more than one.",
+    )
 
 
 class ExtractAccessSerializer(serializers.Serializer[Any]):
@@ -243,7 +254,9 @@ class ExtractSerializer(serializers.Serializer[Any]):
 
 class LogExtract(generics.GenericAPIView[Any]):
     """The patient's log extract (Patientdatalagen 8 kap. 5 §): which care units accessed the
-    child's data and when, newest first, never who. The identity travels in the body only."""
+    child's data and when, newest first, never who. The identity travels in the body only.
+    As a PDF it is a report run (rendered by `reporting` through `visits.extension`), read by
+    the log reviewers of its organisation only."""
 
     permission_classes = [IsAuthenticated, ReviewsAccessLog]
     serializer_class = ExtractSerializer
@@ -251,19 +264,35 @@ class LogExtract(generics.GenericAPIView[Any]):
 
     @extend_schema(
         summary="The patient's log extract",
+        description='With `"format": "pdf"`: 202 with a report run (`kind: "log_extract"`) as '
+        "`GET /api/v1/reports/{id}/` shows it; its file is downloadable by the log reviewers "
+        "of its organisation only. Every request makes a new run. No `Idempotency-Key`: the "
+        "body holds an identity number, and no hash of it is stored.",
         request=ExtractRequestSerializer,
-        responses={200: ExtractSerializer},
+        responses={
+            200: ExtractSerializer,
+            202: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="The report run, as GET /api/v1/reports/{id}/ shows it.",
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = validated(ExtractRequestSerializer, request.data)
+        arguments: dict[str, Any] = {
+            "user": api_user(request),
+            "identity_type": data["identity_type"],
+            "identity": data["identity"],
+            "start": data.get("from"),
+            "end": data.get("to"),
+            "organisation": data.get("organisation"),
+        }
         try:
-            extract = log_review.log_extract(
-                user=api_user(request),
-                identity_type=data["identity_type"],
-                identity=data["identity"],
-                start=data.get("from"),
-                end=data.get("to"),
-            )
+            if data["format"] == "pdf":
+                run_id = log_review.log_extract_pdf_request(**arguments)
+                body = log_review.log_extract_pdf_run(request, run_id)
+                return Response(body, status=status.HTTP_202_ACCEPTED)
+            extract = log_review.log_extract(**arguments)
         except DjangoValidationError as exc:
             raise _bad_input(exc) from None
         return Response(ExtractSerializer(extract).data)
