@@ -47,7 +47,7 @@ max_requests = 1000
 max_requests_jitter = 100
 # The workers' heartbeat files in memory: a container's overlay filesystem can stall them.
 # /dev/shm is the container's own memory filesystem, not a shared /tmp.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 # nosec B108
 
 # Logs to stdout/stderr for the container runtime. The access line names the path without its
 # query string (%(U)s, not %(r)s), no referrer or user agent: URLs never carry identity

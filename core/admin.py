@@ -174,7 +174,7 @@ class OrganisationAdmin(ScopedAdminMixin, admin.ModelAdmin[Organisation]):
 @admin.register(Centre)
 class CentreAdmin(ScopedAdminMixin, admin.ModelAdmin[Centre]):
     list_display = ["name", "organisation", "hsa_id", "active"]
-    list_filter = ["active", "organisation"]
+    list_filter = ["active", ("organisation", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "hsa_id"]
     list_select_related = ["organisation"]
 
@@ -182,7 +182,7 @@ class CentreAdmin(ScopedAdminMixin, admin.ModelAdmin[Centre]):
 @admin.register(Partner)
 class PartnerAdmin(ScopedAdminMixin, admin.ModelAdmin[Partner]):
     list_display = ["name", "organisation", "kind"]
-    list_filter = ["kind", "organisation"]
+    list_filter = ["kind", ("organisation", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name"]
     list_select_related = ["organisation"]
 
@@ -269,7 +269,7 @@ class MembershipAdmin(ScopedAdminMixin, HistoryContextMixin[Membership]):
         "approved_by",
         "approved_at",
     ]
-    list_filter = [ApprovalFilter, "role", "organisation"]
+    list_filter = [ApprovalFilter, "role", ("organisation", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user", "organisation", "centre", "granted_by", "approved_by"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     readonly_fields = ["status", "granted_by", "approved_by", "approved_at"]
@@ -367,7 +367,7 @@ class MembershipEventAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[Any
         "approved_by",
         "by",
     ]
-    list_filter = ["pgh_label", "role", "organisation"]
+    list_filter = ["pgh_label", "role", ("organisation", admin.RelatedOnlyFieldListFilter)]
     list_select_related = [
         "pgh_context",
         "user",

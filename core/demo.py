@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core.models import Centre, Membership, Organisation, Partner, Role, User
 
-DEMO_PASSWORD = "hembesok-demo"
+# The demo users' published password (README): demo data only, never production.
+DEMO_PASSWORD = "hembesok-demo"  # nosec B105
 OREBRO = "Region Örebro län"
 LINKOPING = "Linköpings kommun"
 OSTERGOTLAND = "Region Östergötland"

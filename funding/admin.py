@@ -46,7 +46,7 @@ class CniValueAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin[CniValue])
 class FixedCompensationSchemeAdmin(ScopedAdminMixin, admin.ModelAdmin[FixedCompensationScheme]):
     organisation_path = "organisation"
     list_display = ["organisation", "from_year", "threshold", "weighting", "updated_at"]
-    list_filter = ["organisation"]
+    list_filter = [("organisation", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["organisation"]
     fields = ["organisation", "from_year", "threshold", "weighting"]
 

@@ -12,7 +12,7 @@ hatched and labelled.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # escapes the SVG we write, parses nothing # nosec B406
 
 from reporting.suppression import SMALL, SMALL_TEXT, WITHHELD_TEXT, MonthShown, Shown, State
 

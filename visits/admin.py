@@ -81,7 +81,7 @@ class TemplateSlotInline(admin.TabularInline[TemplateSlot, ProgrammeTemplate]):
 @admin.register(ProgrammeTemplate)
 class ProgrammeTemplateAdmin(ScopedAdminMixin, admin.ModelAdmin[ProgrammeTemplate]):
     list_display = ["name", "version", "organisation", "is_current"]
-    list_filter = ["organisation"]
+    list_filter = [("organisation", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name"]
     inlines = [TemplateSlotInline]
     readonly_fields = ["version", "superseded_by"]

@@ -373,7 +373,7 @@ def _uuid(*parts: object) -> uuid.UUID:
 
 def _rng(*parts: object) -> random.Random:
     # Demo data, not secrets: a seeded generator is the point (str seeds hash the same every run).
-    return random.Random("/".join(str(p) for p in parts))  # noqa: S311
+    return random.Random("/".join(str(p) for p in parts))  # noqa: S311 # nosec B311
 
 
 def _identity(birth: datetime.date, serial: int, coordination: bool) -> str:
