@@ -12,7 +12,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from core.models import User
 from core.services import api_token_create
@@ -70,3 +70,43 @@ def test_api_answers_as_its_schema_says(case, keep_connection, api_tokens):
             # caller's scope, a state conflict) is rightly refused; everything else is checked.
             excluded_checks=[schemathesis.checks.positive_data_acceptance],
         )
+
+
+# --- Stateful: operations chained through links (issue 24, item 9) --------------------------------
+# schemathesis infers the links between operations from the schema (an id a response returns
+# goes into the next request's path or body: a grant listed, then its payouts; a sample drawn,
+# then its findings; an application created, then submitted) and walks them as a state machine.
+STATEFUL_PERSONAS = ["nurse_vivalla", "cbhv", "finance", "logreviewer"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("username", STATEFUL_PERSONAS)
+def test_api_workflows_along_the_schemas_links_never_answer_5xx(keep_connection, demo, username):
+    token = api_token_create(user=User.objects.get(username=username))[1]
+    steps: list[tuple[str, int, bool]] = []
+
+    class Workflow(schema.as_state_machine()):
+        def step(self, input):
+            steps.append(("", 0, input.transition is not None))
+            return super().step(input)
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Token {token}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            where = f"{case.method} {case.formatted_path}"
+            steps[-1] = (where, response.status_code, steps[-1][2])
+            assert response.status_code < 500, f"{where} as {username}: {response.status_code}"
+
+    Workflow.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=8,
+            deadline=None,
+            derandomize=True,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The walk did chain operations: some steps followed a link from an earlier response.
+    assert any(linked for _, _, linked in steps), steps
