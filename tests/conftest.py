@@ -231,12 +231,16 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _tasks_run_in_the_test() -> Any:
+def _tasks_run_in_the_test(request: pytest.FixtureRequest) -> Any:
     """Tasks queued by the code under test (mail after commit, report runs) run in the test's
     process, with or without REDIS_URL, as they do in development. Tests of the real worker
-    switch this off themselves (tests/core/test_celery.py, tests/reporting/test_worker.py)."""
+    (marked `redis`: tests/core/test_celery.py, tests/reporting/test_worker.py) keep the
+    broker they set up."""
     from config.celery import app
 
+    if request.node.get_closest_marker("redis") is not None:
+        yield
+        return
     saved = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield

@@ -132,8 +132,7 @@ def test_swedish_stockholm_and_aware_datetimes():
 
 def test_idle_sessions_expire_after_thirty_minutes():
     assert settings.SESSION_COOKIE_AGE == 30 * 60
-    # Renewed by core.sessions at most once a minute, not written on every request.
-    assert settings.SESSION_SAVE_EVERY_REQUEST is False
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
 
 
 def test_database_is_postgresql():
