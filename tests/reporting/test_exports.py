@@ -665,3 +665,19 @@ def test_demo_exports_agree_with_the_ledger_and_hold_no_identity(demo):
     csvs = exports.render_finance_csv(run, {}).content
     text = "\n".join(c.decode("utf-8-sig") for c in unzip(csvs).values())
     assert not IDENTITY.search(text)
+
+
+def test_report_files_are_private_to_the_applications_user(settings, tmp_path):
+    """Issue 25, item 11: written 0600 whatever the umask; a store folder it creates is 0700."""
+    import os
+    import stat
+
+    settings.REPORT_STORE = tmp_path / "store"
+    saved = os.umask(0o022)
+    try:
+        storage.save("private.pdf", PDF)
+    finally:
+        os.umask(saved)
+    assert stat.S_IMODE((tmp_path / "store" / "private.pdf").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "store").stat().st_mode) == 0o700
+    assert storage.read("private.pdf") == PDF
