@@ -122,6 +122,21 @@ def hand_written_access_log(path: Path) -> Iterator[str]:
             yield f"{where(path, node)} {called_name(node)}()"
 
 
+# The scope's own questions (core.scoping.Scope): asked by selectors, which name the rule
+# ("works at several centres", "the child's page is visible"), never by a view.
+SCOPE_METHODS = {"centre_ids", "has_role_at", "organisation_ids"}
+
+
+def scope_questions(path: Path) -> Iterator[str]:
+    for node in ast.walk(parse(path)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in SCOPE_METHODS
+        ):
+            yield f"{where(path, node)} .{node.func.attr}()"
+
+
 def hits(app: str, check: object) -> list[str]:
     assert callable(check)
     return [hit for path in view_modules(app) for hit in check(path)]
@@ -186,6 +201,23 @@ def test_view_modules_do_not_scope_by_hand(app: str) -> None:
     """Scoping lives in `for_user()` QuerySets and selectors (core/scoping.py), never in a
     view: one place decides who sees what."""
     assert hits(app, hand_written_scoping) == []
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_view_modules_ask_the_scope_only_through_selectors(app: str) -> None:
+    """Which centres' children a user sees, whether she holds a role at a centre: selectors
+    (visits.selectors, funding.selectors) answer, so the rule has one home."""
+    assert hits(app, scope_questions) == []
+
+
+def test_the_scope_question_check_sees_a_method_call() -> None:
+    tree = "def view(user):\n    return user.scope.centre_ids('nurse')\n"
+    path = ROOT / "tests" / "_scope_probe.py"
+    path.write_text(tree, encoding="utf-8")
+    try:
+        assert [hit.split()[-1] for hit in scope_questions(path)] == [".centre_ids()"]
+    finally:
+        path.unlink()
 
 
 @pytest.mark.parametrize("app", APPS)

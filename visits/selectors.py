@@ -90,6 +90,32 @@ def is_nurse_at(*, user: User, centre_id: uuid.UUID) -> bool:
     return scope_of(user).has_role_at(Role.NURSE, centre_id=centre_id)
 
 
+def has_role_at(*, user: User, role: str, centre_id: uuid.UUID) -> bool:
+    """The user holds `role` at the centre (in force). No query (the scope is loaded)."""
+    return scope_of(user).has_role_at(role, centre_id=centre_id)
+
+
+def child_centre_ids(user: User | AnonymousUser) -> set[uuid.UUID]:
+    """The centres where the user works with children (nurse or centre manager): whose children
+    she sees. No query."""
+    return set(scope_of(user).centre_ids(*CHILD_ROLES))
+
+
+def nurse_centre_ids(user: User | AnonymousUser) -> set[uuid.UUID]:
+    """The centres where the user is a nurse (changes children's data there). No query."""
+    return set(scope_of(user).centre_ids(Role.NURSE))
+
+
+def works_at_several_centres(user: User | AnonymousUser) -> bool:
+    """More than one centre's children: lists then offer a centre filter and name the centre."""
+    return len(child_centre_ids(user)) > 1
+
+
+def child_visible(*, user: User | AnonymousUser, child: Child) -> bool:
+    """The child's page is in the user's scope (its current centre is one of hers)."""
+    return child.current_centre_id in child_centre_ids(user)
+
+
 def worklist(
     user: User | AnonymousUser,
     *,
@@ -384,7 +410,7 @@ def child_has_open_enrolment(child: Child) -> bool:
 # --- Choices around a child: centres and templates ---------------------------------------------
 def child_centres(user: User | AnonymousUser) -> QuerySet[Centre]:
     """The centres where the user works with children (nurse or centre manager)."""
-    return Centre.objects.filter(pk__in=scope_of(user).centre_ids(*CHILD_ROLES))
+    return Centre.objects.filter(pk__in=child_centre_ids(user))
 
 
 def templates_for_child(*, user: User, child: Child) -> QuerySet[ProgrammeTemplate]:

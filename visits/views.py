@@ -73,12 +73,15 @@ from visits.selectors import (
     child_for_read,
     child_has_open_enrolment,
     child_in_scope,
+    child_visible,
     children_for_list,
     enrolment_for_change,
     enrolment_for_read,
     enrolment_schedule,
+    has_role_at,
     is_nurse_at,
     move_destinations,
+    nurse_centre_ids,
     read_page,
     record_read,
     templates_for_child,
@@ -86,6 +89,7 @@ from visits.selectors import (
     visit_for_read,
     visits_for_list,
     worklist,
+    works_at_several_centres,
 )
 from visits.services import (
     VisitInput,
@@ -105,7 +109,7 @@ GET_POST = require_http_methods(["GET", "POST"])
 # --- Helpers ----------------------------------------------------------------------------------
 def _require_role_at(user: User, role: str, centre_id: uuid.UUID) -> None:
     """403 where the user is in scope through another role (a nurse here, a manager there)."""
-    if not user.scope.has_role_at(role, centre_id=centre_id):
+    if not has_role_at(user=user, role=role, centre_id=centre_id):
         raise PermissionDenied
 
 
@@ -128,7 +132,6 @@ class ChildView:
 
     @classmethod
     def of(cls, child: Child, user: User) -> ChildView:
-        scope = user.scope
         centre_nurse = is_nurse_at(user=user, centre_id=child.current_centre_id)
         open_details = centre_nurse or not child.protected
         names = f"{child.given_name} {child.family_name}".strip() if open_details else ""
@@ -137,7 +140,7 @@ class ChildView:
             identity=_full_identity(child) if centre_nurse else child.masked,
             names=names,
             birth_date=child.birth_date if open_details else None,
-            visible=child.current_centre_id in scope.centre_ids(*CHILD_ROLES),
+            visible=child_visible(user=user, child=child),
         )
 
 
@@ -275,7 +278,7 @@ def worklist_section(request: HttpRequest) -> dict[str, Any] | None:
     centre_field = form.fields["centre"]
     assert isinstance(centre_field, forms.ModelChoiceField)
     centre_field.empty_label = _("Alla mina BVC")
-    several_centres = len(scope.centre_ids(*CHILD_ROLES)) > 1
+    several_centres = works_at_several_centres(user)
     if not several_centres:
         del form.fields["centre"]
 
@@ -292,7 +295,7 @@ def worklist_section(request: HttpRequest) -> dict[str, Any] | None:
         "form": form,
         "page": page,
         "today": today,
-        "nurse_centres": scope.centre_ids(Role.NURSE),
+        "nurse_centres": nurse_centre_ids(user),
         "several_centres": several_centres,
         "filtered": any(request.GET.get(name) for name in ("centre", "status", "slot")),
     }
@@ -315,7 +318,7 @@ def child_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "children": page.rows,
-            "several_centres": len(user.scope.centre_ids(*CHILD_ROLES)) > 1,
+            "several_centres": works_at_several_centres(user),
         },
     )
 
@@ -776,7 +779,7 @@ def visit_list(request: HttpRequest) -> HttpResponse:
     assert isinstance(centre_field, forms.ModelChoiceField)
     centre_field.empty_label = _("Alla mina BVC")
     _relabel_empty_choice(form.fields["status"], _("Alla"), VisitStatus.choices)
-    several_centres = len(user.scope.centre_ids(*CHILD_ROLES)) > 1
+    several_centres = works_at_several_centres(user)
     if not several_centres:
         del form.fields["centre"]
     if form.is_valid():

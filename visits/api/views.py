@@ -27,7 +27,6 @@ from rest_framework.response import Response
 
 from core.api.helpers import api_user, validated
 from core.models import Centre, User
-from core.scoping import scope_of
 from visits import selectors, services
 from visits.api.permissions import NurseWrites, SeesChildren
 from visits.api.serializers import (
@@ -50,7 +49,6 @@ from visits.api.serializers import (
 )
 from visits.filters import VisitFilter, WorklistFilter
 from visits.models import (
-    CHILD_ROLES,
     Child,
     Enrolment,
     KvaCode,
@@ -136,7 +134,7 @@ class ProgrammeTemplateList(generics.ListAPIView[ProgrammeTemplate]):
 def _registration_centre(user: User, centre_id: uuid.UUID | None) -> Centre:
     """The centre a child is registered at: the one given, among the caller's own, or the
     caller's only centre."""
-    mine = scope_of(user).centre_ids(*CHILD_ROLES)
+    mine = selectors.child_centre_ids(user)
     if centre_id is None:
         if len(mine) != 1:
             raise ValidationError({"centre": ["Ange BVC: du arbetar vid flera."]})
