@@ -12,7 +12,7 @@ request is a new run. Downloading it is an access to the child's data, logged as
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.urls import reverse
@@ -58,12 +58,12 @@ def log_extract_order(*, user: User, order: ExtractOrder) -> ReportRun:
     return run
 
 
-def log_extract_download(*, user: User, run: ReportRun) -> BinaryIO:
+def log_extract_download(*, user: User, run: ReportRun) -> IO[bytes]:
     """The run's file, open for reading; the download is logged as an export of the child's
     data (the file lists who accessed it), with its identity hash. `FileNotFoundError` when the
     store has lost the file. The caller has found the run among the user's, done."""
     order = LogExtractOrder.objects.get(run=run)
-    handle = storage.path_of(run.file_name).open("rb")
+    handle = storage.open(run.file_name)
     with transaction.atomic():
         log_review.log_extract_access(
             user=user,

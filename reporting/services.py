@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import IO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -164,7 +164,10 @@ def report_request(
     """Request a report: the active run of the same subject if there is one (created False),
     else a new queued run whose task is enqueued after commit with its id only. A submitted
     report is never replaced (Conflict). A failed or done run does not stop a new request.
-    `year` and the ids as the caller typed them: a malformed one is a 400 on its field."""
+    An active run whose worker is gone (`runs.requeue_if_stuck`) is queued again first: asking
+    again is how a user retries a stuck run (and one given up after too many attempts leaves
+    room for a new run). `year` and the ids as the caller typed them: a malformed one is a 400
+    on its field."""
     subject = _subject_of_request(user, kind, year, grant, centre, organisation)
     try:
         with transaction.atomic():
@@ -175,7 +178,9 @@ def report_request(
                 )
             active = selectors.active_run(subject)
             if active is not None:
-                return active, False
+                active = runs.requeue_if_stuck(active)
+                if active.is_active:
+                    return active, False
             if kind == ReportKind.AUDITOR_BUNDLE:
                 _require_bundle_possible(subject)
             run = ReportRun.objects.create(**subject.lookup(), requested_by=user)
@@ -318,11 +323,11 @@ def narrative_save(
 
 
 # --- Downloading ------------------------------------------------------------------------------
-def report_download(*, user: User, run: ReportRun) -> BinaryIO:
+def report_download(*, user: User, run: ReportRun) -> IO[bytes]:
     """The run's stored file, open for reading; the download is logged (without a patient:
     reports hold aggregates). `FileNotFoundError` when the store has lost it (or is not shared
     with the worker). The caller has checked that the run is the user's and done."""
-    handle = storage.path_of(run.file_name).open("rb")
+    handle = storage.open(run.file_name)
     with transaction.atomic():
         log_without_patient(user=user, action="export", what=f"report {run.pk.hex}")
     return handle
