@@ -11,6 +11,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import environ
+
+# gunicorn has put the project folder on sys.path before it reads this file.
+from core.logging import gunicorn_logconfig, log_format
 
 # Past this many, more processes on one host mostly add database connections; scale out with
 # more web containers instead (or set WEB_CONCURRENCY explicitly).
@@ -49,10 +56,37 @@ max_requests_jitter = 100
 # /dev/shm is the container's own memory filesystem, not a shared /tmp.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 # nosec B108
 
-# Logs to stdout/stderr for the container runtime. The access line names the path without its
-# query string (%(U)s, not %(r)s), no referrer or user agent: URLs never carry identity
-# numbers, and what is not logged cannot leak.
+# Logs to stdout (access) and stderr for the container runtime, in the application's format
+# (core.logging: JSON or plain by LOG_FORMAT, UTC time with the offset, the request id), so
+# gunicorn's lines sit with Django's. The access line is the message: the path without its
+# query string (%(U)s, not %(r)s), no referrer or user agent (URLs never carry identity
+# numbers, and what is not logged cannot leak), and the request id the response echoes
+# (core.request_id), which core.logging also puts in the line's request_id.
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+access_log_format = '"%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+logconfig_dict = gunicorn_logconfig(
+    log_format(
+        os.environ.get("LOG_FORMAT"), debug=environ.Env().bool("DJANGO_DEBUG", default=False)
+    ),
+    level=loglevel,
+)
+
+
+# Metrics (core.metrics): with PROMETHEUS_MULTIPROC_DIR each worker writes its counters to files
+# there and a scrape adds them up. The folder is emptied when gunicorn starts (counters from a
+# previous run would be added again), and an exited worker's gauges are dropped.
+def on_starting(server: Any) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

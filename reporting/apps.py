@@ -8,6 +8,15 @@ class ReportingConfig(AppConfig):
     def ready(self) -> None:
         register_navigation()
         register_log_extract_pdf()
+        register_metrics()
+
+
+def register_metrics() -> None:
+    """The report runs by status in /metrics (core.metrics)."""
+    from core.metrics import register_collector
+    from reporting.metrics import ReportRunCollector
+
+    register_collector(ReportRunCollector())
 
 
 def register_log_extract_pdf() -> None:

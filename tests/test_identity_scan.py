@@ -15,7 +15,8 @@ All the while the capture points record what they see:
 - every request URL, every redirect, and every link, form action and htmx URL in the HTML
   pages (what a browser would request next, and what a proxy's access log would hold);
 - every log record at DEBUG, of every logger (root, django, celery and the app's own,
-  hembesok.security included), message, arguments, extra fields and traceback;
+  hembesok.security included), message, arguments, extra fields and traceback, and the line
+  core.logging's JSON formatter writes for it;
 - every Celery task sent (`Task.apply_async`: name, args, kwargs and options);
 - the names of the stored report files and the downloads' Content-Disposition;
 - the export bodies (every part of the XLSX and the CSV zip, the SIE text) and the PDFs' text
@@ -49,6 +50,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from core.logging import JsonFormatter
 from core.models import Role
 from funding import ledger
 from funding.models import CompensationRule
@@ -82,6 +84,8 @@ class Captured:
         for record in self.caplog.records:
             self.add("log records", formatter.format(record))  # with any traceback
             self.add("log records (fields)", vars(record))  # args and extra fields
+            # The lines as production writes them (core.logging: JSON, UTC, request id).
+            self.add("log lines (JSON)", JsonFormatter().format(record))
 
 
 @pytest.fixture
@@ -391,6 +395,7 @@ def test_no_capture_point_holds_the_childs_identity(
         "redirects",
         "URLs in pages",
         "log records",
+        "log lines (JSON)",
         "Celery task arguments",
         "download file names (Content-Disposition)",
         "stored report file names",

@@ -136,6 +136,7 @@ NO_OBJECT_ROUTES: dict[str, str] = {
     # Signing in and out, the caller's own account and language.
     "home": "the caller's start page (worklist)",
     "healthz": "no login, no data: database and Redis up or not",
+    "metrics": "no login, internal only (core.metrics): counts, nothing about a child or a user",
     "login": "the login form",
     "logout": "ends the caller's own session (POST)",
     "password_change": "the caller's own password",
@@ -208,6 +209,7 @@ NOT_LISTED = {"api-schema", "api-docs", "logout", "admin:logout", "set_language"
 # Answer anonymous without a sign-in (everything else sends her to sign in, or 401/403).
 PUBLIC = {"healthz", "login", "second_factor", "set_language", "api-token", "admin:login"}
 PUBLIC |= {"admin:catch_all", "admin:jsi18n", "api-root", "api-schema", "api-docs"}
+PUBLIC |= {"metrics"}  # from the test client's loopback address (core.metrics)
 
 
 # --- Walking the URL configuration ------------------------------------------------------------
