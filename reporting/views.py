@@ -35,6 +35,7 @@ from reporting.downloads import download_response
 from reporting.forms import NarrativeForm, ReportRequestForm
 from reporting.models import ReportKind, ReportRun, RunStatus
 from reporting.narratives import SECTIONS
+from reporting.runs import is_stuck
 from reporting.subjects import Subject
 
 PAGE_SIZE = 25
@@ -112,8 +113,10 @@ def _run_context(user: User, run: ReportRun) -> dict[str, Any]:
         "preliminary": state.preliminary,
         "missing_sections": state.missing_sections,
         "outdated": state.outdated,
-        "can_retry": run.status == RunStatus.FAILED
-        and run.kind in permissions.requestable_kinds(user),
+        # A failed run, or an active one whose worker is gone (the same request queues it
+        # again: reporting.services.report_request).
+        "can_retry": run.kind in permissions.requestable_kinds(user)
+        and (run.status == RunStatus.FAILED or (run.is_active and is_stuck(run))),
         "narratives_url": (
             reverse(
                 "reporting:narratives",
@@ -217,7 +220,8 @@ def run_submit(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def run_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """Try a failed report again: a new run of the same request."""
+    """Try a report again: the same request (a new run after a failed one; a stuck run is
+    queued again)."""
     user = request_user(request)
     permissions.require(permissions.works_with_reports(user))
     run = _run_of(user, pk)

@@ -69,6 +69,37 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_redis_database() -> None:
+    """Before anything publishes: this test process's broker, result of `own_redis_database`,
+    for the settings, the Celery app and the worker processes tests start (their env)."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        return
+    from django.conf import settings as django_settings
+
+    from config.celery import app
+
+    own = own_redis_database(url)
+    os.environ["REDIS_URL"] = own
+    django_settings.REDIS_URL = own
+    django_settings.CELERY_BROKER_URL = own
+    app.conf.broker_url = own
+
+
+def own_redis_database(url: str) -> str:
+    """A Redis database of this pytest-xdist worker's own (REDIS_URL's number plus the worker's,
+    of Redis' 16): workers and brokers of two test processes must not take each other's
+    messages, which name another process's test database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    number = (base + int(worker or 0)) % 16
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 # --- Browser (pytest-playwright with Debian's Chromium) ---------------------------------------
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:

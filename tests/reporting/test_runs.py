@@ -6,9 +6,12 @@ Renderers are replaced by a fake one here: the real ones are tested with their o
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from unittest import mock
 
+import psycopg
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, OperationalError, transaction
@@ -18,7 +21,7 @@ from core.exceptions import Conflict
 from core.models import Role
 from funding import ledger
 from funding.models import Application, ApplicationStatus
-from reporting import renderers, runs, selectors, services, tasks
+from reporting import liveness, renderers, runs, selectors, services, tasks
 from reporting.models import NarrativeVersion, ReportRun, RunStatus
 from reporting.narratives import SECTIONS
 from reporting.renderers import Rendered
@@ -73,6 +76,29 @@ def no_enqueue(monkeypatch):
     delay = mock.Mock()
     monkeypatch.setattr(tasks.run_report, "delay", delay)
     return delay
+
+
+@contextmanager
+def lock_held_elsewhere(run_id) -> Iterator[None]:
+    """The run's liveness lock held by another database session: a live attempt in another
+    worker process (advisory locks are re-entrant within one session, so not this one)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    with psycopg.connect(
+        dbname=s["NAME"],
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        user=s["USER"] or None,
+        password=s["PASSWORD"] or None,
+        autocommit=True,
+    ) as other:
+        key = [liveness.LOCK_SPACE, liveness.lock_key(run_id)]
+        other.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        yield
+        # Explicitly: a closed session's server process ends (and frees its locks) a moment
+        # after the client has gone, which the next line of a test would race.
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
 @pytest.fixture
@@ -362,14 +388,63 @@ def test_the_body_is_idempotent(finance, grant, fake_renderer, no_enqueue, setti
     assert runs.run_report_body("00000000-0000-0000-0000-000000000000") == "skipped"
 
 
-def test_a_run_running_in_another_attempt_is_left_alone(finance, grant, fake_renderer, no_enqueue):
+def test_a_run_running_in_another_live_attempt_is_left_alone_however_old(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
+    old = timezone.now() - datetime.timedelta(days=1)
+    ReportRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=old, attempts=1)
+    with lock_held_elsewhere(run.pk):
+        assert runs.run_report_body(run.pk) == runs.Outcome.SKIPPED
+    assert fake_renderer.calls == []
+    run.refresh_from_db()
+    assert (run.status, run.attempts, run.started_at) == (RunStatus.RUNNING, 1, old)
+
+
+def test_a_delivery_while_another_attempt_claims_a_queued_run_skips_it(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
+    with lock_held_elsewhere(run.pk):
+        assert runs.run_report_body(run.pk) == runs.Outcome.SKIPPED
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (RunStatus.QUEUED, 0)
+
+
+def test_a_run_whose_worker_died_is_taken_over_at_once_by_the_next_delivery(
+    finance, grant, fake_renderer, no_enqueue
+):
+    """Running since a moment ago, but nobody holds its lock: the worker was killed (the
+    redelivered message of acks_late + reject_on_worker_lost arrives at once)."""
     run, _ = services.report_request(
         user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
     )
     ReportRun.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), attempts=1
     )
+    assert runs.run_report_body(run.pk) == runs.Outcome.DONE
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (RunStatus.DONE, 2)
+    assert liveness.holders([run.pk]) == set()  # released at the end
+
+
+def test_a_run_that_killed_its_worker_max_attempts_times_fails_instead_of_another_try(
+    finance, grant, fake_renderer, no_enqueue
+):
+    run, _ = services.report_request(
+        user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
+    )
+    ReportRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=runs.MAX_ATTEMPTS
+    )
     assert runs.run_report_body(run.pk) == runs.Outcome.SKIPPED
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.attempts == runs.MAX_ATTEMPTS
+    assert run.error == "Rapporten kunde inte skapas efter flera försök. Försök igen."
     assert fake_renderer.calls == []
 
 
@@ -522,40 +597,52 @@ def test_release_survives_a_database_that_still_fails(finance, grant, no_enqueue
 
 
 # --- Stuck runs --------------------------------------------------------------------------------
-def test_requeue_stuck_picks_up_old_running_and_queued_runs(
+def test_requeue_stuck_picks_up_running_runs_with_no_live_worker_and_lost_queued_runs(
     org, finance, cbhv, grant, centre, no_enqueue, django_capture_on_commit_callbacks, settings
 ):
     settings.REPORT_RUN_TIME_LIMIT = 600
-    old = timezone.now() - datetime.timedelta(minutes=11)
-    stuck, _ = services.report_request(
+    now = timezone.now()
+    old = now - datetime.timedelta(minutes=11)
+    # Running since a second ago, nobody holds its lock: the worker died. Requeued at once.
+    dead, _ = services.report_request(
         user=finance, kind="socialstyrelsen", year=2023, grant=grant.pk
     )
-    ReportRun.objects.filter(pk=stuck.pk).update(
-        status=RunStatus.RUNNING, started_at=old, attempts=1
+    ReportRun.objects.filter(pk=dead.pk).update(
+        status=RunStatus.RUNNING, started_at=now - datetime.timedelta(seconds=1), attempts=1
     )
+    # Queued long ago, never tried: its message was lost.
     lost, _ = services.report_request(user=finance, kind="finance_xlsx", year=2023)
     ReportRun.objects.filter(pk=lost.pk).update(created_at=old)
-    fresh, _ = services.report_request(user=finance, kind="finance_csv", year=2023)
-    ReportRun.objects.filter(pk=fresh.pk).update(
-        status=RunStatus.RUNNING, started_at=timezone.now()
+    # Running for hours, its lock held: a live (slow) attempt. Never requeued.
+    slow, _ = services.report_request(user=finance, kind="finance_csv", year=2023)
+    ReportRun.objects.filter(pk=slow.pk).update(
+        status=RunStatus.RUNNING, started_at=now - datetime.timedelta(hours=5), attempts=1
     )
+    # Queued a moment ago: waiting for a worker, not lost.
+    waiting, _ = services.report_request(user=finance, kind="finance_csv", year=2024)
     hopeless, _ = services.report_request(user=finance, kind="finance_xlsx", year=2024)
     ReportRun.objects.filter(pk=hopeless.pk).update(
         status=RunStatus.RUNNING, started_at=old, attempts=runs.MAX_ATTEMPTS
     )
     no_enqueue.reset_mock()
+    with lock_held_elsewhere(slow.pk):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert tasks.requeue_stuck_runs.apply().get() == 2
+        assert sorted(c.args[0] for c in no_enqueue.call_args_list) == sorted(
+            [str(dead.pk), str(lost.pk)]
+        )
+        status = dict(ReportRun.objects.values_list("pk", "status"))
+        assert status[dead.pk] == status[lost.pk] == RunStatus.QUEUED
+        assert status[slow.pk] == RunStatus.RUNNING
+        assert status[waiting.pk] == RunStatus.QUEUED
+        assert status[hopeless.pk] == RunStatus.FAILED
+        # Picked up once: the next sweep leaves the requeued ones alone.
+        with django_capture_on_commit_callbacks(execute=True):
+            assert runs.requeue_stuck() == 0
+    # The slow attempt's worker dies: the next sweep requeues its run at once.
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.requeue_stuck_runs.apply().get() == 2
-    assert sorted(c.args[0] for c in no_enqueue.call_args_list) == sorted(
-        [str(stuck.pk), str(lost.pk)]
-    )
-    status = dict(ReportRun.objects.values_list("pk", "status"))
-    assert status[stuck.pk] == status[lost.pk] == RunStatus.QUEUED
-    assert status[fresh.pk] == RunStatus.RUNNING
-    assert status[hopeless.pk] == RunStatus.FAILED
-    # Picked up once per time limit: the next beat leaves them alone.
-    with django_capture_on_commit_callbacks(execute=True):
-        assert runs.requeue_stuck() == 0
+        assert runs.requeue_stuck() == 1
+    assert no_enqueue.call_args.args == (str(slow.pk),)
 
 
 def test_a_requeued_run_is_rendered_by_the_next_task(finance, grant, fake_renderer, no_enqueue):

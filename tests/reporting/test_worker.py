@@ -33,7 +33,7 @@ from tests.reporting.test_runs import (  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 URL = "/api/v1/reports/"
-WAIT_SECONDS = 10
+WAIT_SECONDS = 30
 
 
 @pytest.fixture(scope="module")
