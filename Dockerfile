@@ -19,10 +19,11 @@ RUN apt-get update \
         fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
-# Dependencies first, so a source change does not reinstall them. pyproject.toml declares no
-# packages (`packages = []`): `pip install .` installs the pinned dependencies only, no dev extras.
-COPY pyproject.toml ./
-RUN pip install --no-cache-dir . && rm -rf build *.egg-info
+# Dependencies first, so a source change does not reinstall them: exactly the lock file's
+# versions, each checked against its hash (requirements/production.txt, made by `make lock` from
+# pyproject.toml's pins; no dev extras, no embedded PostgreSQL).
+COPY requirements/production.txt requirements/production.txt
+RUN pip install --no-cache-dir --require-hashes -r requirements/production.txt
 
 # A broken image fails to build: WeasyPrint must find its libraries and render Swedish text.
 RUN python -c "import weasyprint; weasyprint.HTML(string='<p>åäö</p>').write_pdf()"
@@ -33,6 +34,8 @@ COPY . .
 # (staticfiles.json) exists; the values are placeholders, nothing connects at build time.
 RUN DJANGO_DEBUG=0 \
     SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    ACCESS_LOG_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    SITE_URL=https://localhost \
     DATABASE_URL=postgres://x@localhost/x \
     REDIS_URL=redis://localhost:6379/0 \
     ALLOWED_HOSTS=localhost \

@@ -48,7 +48,7 @@ stop_db() { if [ -n "$$STARTED_DB" ]; then $(PY) -m core.devdb stop || true; STA
 trap stop_db EXIT
 endef
 
-.PHONY: help install run test lint bench check-python clean
+.PHONY: help install run test lint bench check-python clean lock
 
 # The test run's embedded PostgreSQL is its own (see with_database).
 test: export EMBEDDED_PGDATA := .pgdata-test
@@ -63,10 +63,12 @@ check-python:
 $(BIN)/activate: | check-python
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml $(BIN)/activate
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+# Install exactly the lock file's versions, each checked against its hash (requirements/dev.txt:
+# pyproject.toml's pins and everything they pull in; the project itself is not a package, it
+# runs from the checkout). Reinstall when either changes. `make lock` rewrites the lock files after a
+# change to pyproject.toml; the image installs requirements/production.txt.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt $(BIN)/activate
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -82,9 +84,21 @@ run: install
 	  pids=()
 	  stop_db
 	}
+	# Restart a worker or beat that exits (as compose's restart: unless-stopped does); stop_all's
+	# TERM ends the loop and the process it runs.
+	keep_running() {
+	  child=
+	  trap '[ -n "$$child" ] && kill "$$child" 2>/dev/null; wait; exit 0' TERM
+	  while :; do
+	    "$$@" & child=$$!
+	    wait "$$child" && status=0 || status=$$?
+	    echo "$$4 exited ($$status); restarting it in 5 s" >&2
+	    sleep 5 & wait $$!
+	  done
+	}
 	if [ -n "$${REDIS_URL:-}" ]; then
-	  $(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & pids+=($$!)
-	  $(BIN)/celery -A config beat --loglevel=INFO & pids+=($$!)
+	  keep_running $(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 & pids+=($$!)
+	  keep_running $(BIN)/celery -A config beat --loglevel=INFO & pids+=($$!)
 	  echo "Celery worker and beat started (REDIS_URL is set)."
 	else
 	  echo "REDIS_URL is not set: Celery tasks run eagerly in the web process (development only)."
@@ -93,6 +107,18 @@ run: install
 	trap 'stop_all; exit 130' INT TERM
 	echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops everything)"
 	$(MANAGE) runserver --noreload 127.0.0.1:$(PORT)
+
+# The lock files, from pyproject.toml's pins (pip-tools in a throw-away environment; it needs the
+# package index). Run after changing a dependency, and commit both files.
+PIP_COMPILE_ARGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+  --no-emit-find-links --no-emit-trusted-host
+lock: | check-python
+	tools=$$(mktemp -d)
+	$(PYTHON) -m venv "$$tools"
+	"$$tools/bin/pip" install --quiet pip-tools==7.7.0
+	"$$tools/bin/pip-compile" $(PIP_COMPILE_ARGS) -o requirements/production.txt pyproject.toml
+	"$$tools/bin/pip-compile" $(PIP_COMPILE_ARGS) --extra dev -o requirements/dev.txt pyproject.toml
+	rm -rf "$$tools"
 
 lint: install
 	$(BIN)/ruff check .

