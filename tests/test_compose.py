@@ -119,7 +119,7 @@ def worker_options(service: dict[str, Any]) -> dict[str, str]:
 def test_reports_have_their_own_worker_bounded_in_memory_and_prefetch(compose):
     options = worker_options(compose["services"]["worker-reports"])
     assert options["queues"] == "reports"
-    assert options["concurrency"] == "2"
+    assert options["concurrency"] == "1"  # one render at a time per container
     assert options["prefetch-multiplier"] == "1"
     assert 0 < int(options["max-memory-per-child"]) <= 1_000_000  # KiB
 
