@@ -9,7 +9,10 @@ when Redis does not answer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
@@ -31,19 +34,24 @@ def database_ok() -> bool:
         return False
 
 
-def redis_ok(url: str) -> bool:
-    import redis
-
+@contextmanager
+def bounded_redis(url: str) -> Iterator[redis.Redis]:
+    """A Redis client whose connect and every answer are bounded (REDIS_TIMEOUT_SECONDS), closed
+    at the end: the health check and the metrics' queue lengths must answer when Redis does not.
+    Callers catch `redis.RedisError` and `OSError`."""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
     try:
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
-        )
-        try:
+        yield client
+    finally:
+        client.close()
+
+
+def redis_ok(url: str) -> bool:
+    try:
+        with bounded_redis(url) as client:
             return bool(client.ping())
-        finally:
-            client.close()
     except (redis.RedisError, OSError):
         return False
 

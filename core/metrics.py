@@ -39,8 +39,6 @@ from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_SECONDS = 0.5
-
 # The application's collectors, asked at every scrape. Core's own are here; the apps above
 # core add theirs in AppConfig.ready() (reporting: the report runs).
 _COLLECTORS: list[Collector] = []
@@ -64,20 +62,15 @@ class QueueLengthCollector(Collector):
             return
         import redis
 
+        from core.health import bounded_redis
+
         names = [queue.name for queue in settings.CELERY_TASK_QUEUES]
         try:
-            client = redis.Redis.from_url(
-                url,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-            )
-            try:
+            with bounded_redis(url) as client:
                 pipeline = client.pipeline(transaction=False)
                 for name in names:
                     pipeline.llen(name)
                 lengths = pipeline.execute()
-            finally:
-                client.close()
         except (redis.RedisError, OSError) as exc:
             logger.warning("metrics: Redis did not answer (%s)", exc.__class__.__name__)
             return
