@@ -158,6 +158,35 @@ def header(response: subprocess.CompletedProcess[str], name: str) -> str:
     return match.group(1) if match else ""
 
 
+def login_form_token(site: Site) -> str:
+    page = curl(site, f"{site.https}/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.stdout)
+    assert token is not None
+    return token.group(1)
+
+
+def post_login(
+    site: Site, username: str, password: str, *headers: str
+) -> subprocess.CompletedProcess[str]:
+    """The login form posted as the README's curl step does (headers: extra `-H` values)."""
+    token = login_form_token(site)
+    return curl(
+        site,
+        *[
+            arg
+            for value in (f"Referer: {site.https}/accounts/login/", *headers)
+            for arg in ("-H", value)
+        ],
+        "--data-urlencode",
+        f"csrfmiddlewaretoken={token}",
+        "--data-urlencode",
+        f"username={username}",
+        "--data-urlencode",
+        f"password={password}",
+        f"{site.https}/accounts/login/",
+    )
+
+
 def test_a_login_through_the_proxy_works_over_https_with_secure_cookies(site):
     user = UserFactory()
     # The server process hashes with production's hasher, not the tests' fast one.
@@ -168,21 +197,8 @@ def test_a_login_through_the_proxy_works_over_https_with_secure_cookies(site):
     assert status_of(page) == 200
     assert "Secure" in header(page, "Set-Cookie")  # the CSRF cookie, https only
     assert header(page, "Strict-Transport-Security").startswith("max-age=")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.stdout)
-    assert token is not None
 
-    login = curl(
-        site,
-        "-H",
-        f"Referer: {site.https}/accounts/login/",
-        "--data-urlencode",
-        f"csrfmiddlewaretoken={token.group(1)}",
-        "--data-urlencode",
-        f"username={user.username}",
-        "--data-urlencode",
-        f"password={PASSWORD}",
-        f"{site.https}/accounts/login/",
-    )
+    login = post_login(site, user.username, PASSWORD)
     assert status_of(login) == 302, login.stdout[:500]
     assert header(login, "Location") == "/"
     assert re.search(r"^set-cookie: sessionid=.*; Secure", login.stdout, re.I | re.M)
@@ -208,24 +224,12 @@ def test_a_client_cannot_forge_its_address_or_scheme_through_the_proxy(site):
     """web trusts one proxy (TRUSTED_PROXY_COUNT=1) and Caddy writes X-Forwarded-For and
     X-Forwarded-Proto itself: a client's own values do not reach the lockout's address."""
     user = UserFactory()
-    login = curl(site, f"{site.https}/accounts/login/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.stdout)
-    assert token is not None
-    refused = curl(
+    refused = post_login(
         site,
-        "-H",
+        user.username,
+        "not-the-password",
         "X-Forwarded-For: 203.0.113.9",
-        "-H",
         "X-Forwarded-Proto: http",
-        "-H",
-        f"Referer: {site.https}/accounts/login/",
-        "--data-urlencode",
-        f"csrfmiddlewaretoken={token.group(1)}",
-        "--data-urlencode",
-        f"username={user.username}",
-        "--data-urlencode",
-        "password=not-the-password",
-        f"{site.https}/accounts/login/",
     )
     assert status_of(refused) == 200  # the form again, with its error
     attempt = AccessAttempt.objects.get(username=user.username)
