@@ -4,27 +4,22 @@ never a child."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
 
-from django.core.management.base import BaseCommand
-from django.utils import timezone
-
+from visits.management.commands._dry_run import DryRunCommand
 from visits.retention import retention_apply
 
 
-class Command(BaseCommand):
+class Command(DryRunCommand):
     help = (
         "Anonymise children, enrolments and visits whose programme ended "
         "CHILD_DATA_RETENTION_YEARS ago or more."
     )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Count what would be anonymised; change nothing."
-        )
+    dry_run_help = "Count what would be anonymised; change nothing."
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        result = retention_apply(today=timezone.localdate(), dry_run=options["dry_run"])
+    def run(self, *, today: datetime.date, dry_run: bool) -> None:
+        result = retention_apply(today=today, dry_run=dry_run)
         verb = "skulle gallras" if result.dry_run else "gallrade"
         self.stdout.write(
             f"Barn vars sista dag i programmet var {result.cutoff:%Y-%m-%d} eller tidigare "
@@ -35,5 +30,3 @@ class Command(BaseCommand):
                 f"  {row.organisation}: {row.children} barn, {row.enrolments} inskrivningar, "
                 f"{row.visits} besök"
             )
-        if result.dry_run:
-            self.stdout.write("Torrkörning: inget har ändrats.")

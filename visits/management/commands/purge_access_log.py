@@ -4,28 +4,21 @@ command is told) and record the purge as a row of the log itself (visits.retenti
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
 
-from django.core.management.base import BaseCommand
-from django.utils import timezone
-
+from visits.management.commands._dry_run import DryRunCommand
 from visits.retention import access_log_purge
 
 
-class Command(BaseCommand):
+class Command(DryRunCommand):
     help = "Delete access-log rows past ACCESS_LOG_RETENTION_YEARS; the purge is logged."
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Count the rows that would go; delete nothing."
-        )
+    dry_run_help = "Count the rows that would go; delete nothing."
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        result = access_log_purge(today=timezone.localdate(), dry_run=options["dry_run"])
+    def run(self, *, today: datetime.date, dry_run: bool) -> None:
+        result = access_log_purge(today=today, dry_run=dry_run)
         verb = "skulle tas bort" if result.dry_run else "borttagna"
         self.stdout.write(
             f"Åtkomstloggen, rader före {result.cutoff:%Y-%m-%d} ({result.years} år): "
             f"{result.rows} {verb}."
         )
-        if result.dry_run:
-            self.stdout.write("Torrkörning: inget har ändrats.")
