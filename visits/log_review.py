@@ -316,6 +316,60 @@ def _extract_child(organisation_ids: Iterable[uuid.UUID], typed: Identity) -> Ch
     )
 
 
+@dataclass(frozen=True)
+class ExtractSubject:
+    """Whose log an extract covers, checked once for the page, the API and the PDF: the
+    identity as typed (valid), the reviewer's organisations it covers, the keyed hash the log's
+    rows carry, and the child record when it still exists."""
+
+    typed: Identity
+    organisations: frozenset[uuid.UUID]
+    hashed: str
+    child: Child | None
+
+    @property
+    def child_masked(self) -> str:
+        return str(self.child.masked) if self.child is not None else self.typed.masked
+
+    def log_read(self, *, user: User, found: bool) -> None:
+        """The extract is an access to the child's data when it finds a record or rows. An
+        unknown identity is not logged: there is no patient, and logging one would make the
+        next extract list the reviewer herself."""
+        if self.child is not None or found:
+            log_extract_access(
+                user=user,
+                action=AccessAction.READ,
+                child_id=self.child.pk if self.child is not None else None,
+                identity_hash=self.hashed,
+            )
+
+
+def extract_subject(
+    *,
+    user: User,
+    identity_type: str,
+    identity: str,
+    start: datetime.date | None,
+    end: datetime.date | None,
+    organisation: uuid.UUID | None,
+    one_organisation: bool = False,
+) -> ExtractSubject:
+    """The checks every extract makes, in this order (each a 400 on its field): the identity,
+    the period, the organisation (with `one_organisation`, a PDF's, exactly one)."""
+    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
+    if start is not None and end is not None and start > end:
+        raise ValidationError({"to": ["Slutdagen ligger före startdagen."]})
+    organisations = extract_organisations(
+        user=user, organisation=organisation, required=one_organisation
+    )
+    return ExtractSubject(
+        typed=typed,
+        organisations=organisations,
+        hashed=identity_hash(typed.type.value, typed.value),
+        child=_extract_child(organisations, typed),
+    )
+
+
 def log_extract_access(
     *, user: User, action: str, child_id: uuid.UUID | None, identity_hash: str
 ) -> None:
@@ -345,26 +399,21 @@ def log_extract(
     the reviewer's organisations when `organisation` is given, else in all of them.
 
     Rows are found by the keyed hash of the identity, so the extract works after retention has
-    removed the child's record. The extract is itself an access to the child's data: when it
-    finds a child record or rows, it is logged as a read by the reviewer, without a care unit
-    (she reads through her organisation, not a centre). An unknown identity is not logged: there
-    is no patient, and logging one would make the next extract list the reviewer herself."""
-    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
-    organisations = extract_organisations(user=user, organisation=organisation)
-    hashed = identity_hash(typed.type.value, typed.value)
-    accesses = extract_rows(
-        organisation_ids=organisations, identity_hash=hashed, start=start, end=end
+    removed the child's record. The extract is itself an access to the child's data, logged as
+    a read by the reviewer without a care unit (`ExtractSubject.log_read`)."""
+    subject = extract_subject(
+        user=user,
+        identity_type=identity_type,
+        identity=identity,
+        start=start,
+        end=end,
+        organisation=organisation,
     )
-    child = _extract_child(organisations, typed)
-    if child is not None or accesses:
-        log_extract_access(
-            user=user,
-            action=AccessAction.READ,
-            child_id=child.pk if child is not None else None,
-            identity_hash=hashed,
-        )
-    masked = str(child.masked) if child is not None else typed.masked
-    return LogExtract(child_masked=masked, accesses=accesses)
+    accesses = extract_rows(
+        organisation_ids=subject.organisations, identity_hash=subject.hashed, start=start, end=end
+    )
+    subject.log_read(user=user, found=bool(accesses))
+    return LogExtract(child_masked=subject.child_masked, accesses=accesses)
 
 
 def log_extract_pdf_request(
@@ -381,31 +430,30 @@ def log_extract_pdf_request(
     that organisation's document and only its log reviewers read it. Asking is the access
     (logged as `log_extract` logs it); the run gets the identity's hash and masked form, never
     the number. Every request is a new run: each lists the rows up to its own moment."""
-    typed = reviewer_identity(user=user, identity_type=identity_type, identity=identity)
-    if start is not None and end is not None and start > end:
-        raise ValidationError({"to": ["Slutdagen ligger före startdagen."]})
-    organisations = extract_organisations(user=user, organisation=organisation, required=True)
-    hashed = identity_hash(typed.type.value, typed.value)
-    child = _extract_child(organisations, typed)
+    subject = extract_subject(
+        user=user,
+        identity_type=identity_type,
+        identity=identity,
+        start=start,
+        end=end,
+        organisation=organisation,
+        one_organisation=True,
+    )
     with transaction.atomic():
         as_of = timezone.now()
         found = in_period(
-            access_log_of(organisations).filter(identity_hash=hashed, at__lt=as_of), start, end
+            access_log_of(subject.organisations).filter(identity_hash=subject.hashed, at__lt=as_of),
+            start,
+            end,
         ).exists()
-        if child is not None or found:
-            log_extract_access(
-                user=user,
-                action=AccessAction.READ,
-                child_id=child.pk if child is not None else None,
-                identity_hash=hashed,
-            )
+        subject.log_read(user=user, found=found)
         return extension.log_extract_pdf().order(
             user=user,
             order=extension.ExtractOrder(
-                organisation_id=next(iter(organisations)),
-                identity_hash=hashed,
-                child_id=child.pk if child is not None else None,
-                child_masked=str(child.masked) if child is not None else typed.masked,
+                organisation_id=next(iter(subject.organisations)),
+                identity_hash=subject.hashed,
+                child_id=subject.child.pk if subject.child is not None else None,
+                child_masked=subject.child_masked,
                 start=start,
                 end=end,
                 as_of=as_of,

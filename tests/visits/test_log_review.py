@@ -535,3 +535,23 @@ def test_a_period_without_rows_gives_an_empty_sample(world: World, api_client_fo
     )
     assert response.status_code == 201
     assert (response.json()["size"], response.json()["rows"]) == (5, [])
+
+
+def test_an_extract_whose_period_ends_before_it_starts_is_refused_on_to_and_not_logged(
+    world: World, api_client_for
+) -> None:
+    """The JSON extract checks what the PDF's does (visits.log_review.extract_subject)."""
+    log(world.nurse, world.child, world.centre, at("2025-03-01"))
+    response = api_client_for(world.reviewer).post(
+        "/api/v1/access-log/extract/",
+        {
+            "identity_type": "personnummer",
+            "identity": dashed(world.child),
+            "from": "2025-03-05",
+            "to": "2025-03-01",
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["to"] == ["Slutdagen ligger före startdagen."]
+    assert not AccessLog.objects.filter(what="log_extract").exists()
