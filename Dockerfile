@@ -41,10 +41,10 @@ RUN DJANGO_DEBUG=0 \
     ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput
 
-# Non-root user. The private report store is created here and owned by that user, so a fresh
-# named volume mounted on it inherits the ownership.
+# Non-root user. The private report store and the store of uploaded journal exports are created
+# here and owned by that user, so a fresh named volume mounted on either inherits the ownership.
 RUN useradd --system --no-create-home --shell /usr/sbin/nologin hembesok \
-    && mkdir -p /var/lib/hembesok/reports \
+    && mkdir -p /var/lib/hembesok/reports /var/lib/hembesok/imports \
     && chown -R hembesok:hembesok /var/lib/hembesok
 USER hembesok
 

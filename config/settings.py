@@ -311,6 +311,11 @@ STORAGES = {
     "reports": _report_storage(REPORT_STORAGE),
 }
 
+# Uploaded journal exports (visits.imports) wait here, as <import id> files of mode 0600, until
+# their import is committed or 30 days have passed (visits.purge_import_files): they hold
+# identity numbers, so never in a served or shared folder, and never under the uploaded name.
+IMPORT_STORE = Path(env.str("IMPORT_STORE", default=str(BASE_DIR / "var" / "imports")))
+
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default=(
@@ -513,6 +518,11 @@ CELERY_BEAT_SCHEDULE = {
     "apply-retention": {
         "task": "visits.apply_retention",
         "schedule": crontab(hour=2, minute=30),  # Europe/Stockholm (CELERY_TIMEZONE)
+    },
+    # Uploaded journal exports older than 30 days are removed (visits.imports.service).
+    "purge-import-files": {
+        "task": "visits.purge_import_files",
+        "schedule": crontab(hour=2, minute=45),  # Europe/Stockholm (CELERY_TIMEZONE)
     },
     # Report runs whose worker is gone are queued again (reporting.runs.requeue_stuck): every
     # minute, so a run left "running" by a database outage or a killed worker is picked up soon

@@ -39,6 +39,7 @@ CHILD_DATA_MODELS = {
     "Visit",
     "VisitEvent",
     "AccessLog",
+    "VisitImportRow",  # the journal import's rows name a child, its enrolment and visit
 }
 # Writing the access log is the selectors' and the services' work (visits.access_log).
 ACCESS_LOG_WRITERS = {"log_children", "log_without_patient"}

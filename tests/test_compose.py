@@ -298,3 +298,14 @@ def test_web_keeps_a_small_connection_pool_per_worker_and_the_app_environment(co
     assert not web_only & set(compose["services"]["worker"]["environment"])
     # The workers have no such folder: prometheus_client would refuse to start without it.
     assert web["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
+
+
+def test_web_keeps_uploaded_journal_exports_in_a_private_volume_the_image_owns(compose):
+    """`manage.py import_visits` and the uploads run as the image's non-root user: the store
+    exists in the image, owned by it, and is a named volume (issue 26, item 7)."""
+    web = compose["services"]["web"]
+    assert web["environment"]["IMPORT_STORE"] == "/var/lib/hembesok/imports"
+    assert named_volume_mounts(web, compose)["/var/lib/hembesok/imports"] == "imports"
+    assert "mkdir -p /var/lib/hembesok/reports /var/lib/hembesok/imports" in (
+        DOCKERFILE.read_text(encoding="utf-8")
+    )

@@ -88,6 +88,7 @@ from tests.visits.factories import (
     zv509,
 )
 from visits.log_review import access_log_sample_create
+from visits.models import ColumnMapping
 
 YEAR = timezone.localdate().year
 ANONYMOUS = "anonymous"
@@ -563,6 +564,8 @@ def _organisation_objects(world: World, key: str, report_store: str) -> None:
         organisation=organisation, ledger_account="balance", number="1930", name=f"Bank {key}xq"
     )
     membership = Membership.objects.filter(user=nurse).first()
+    # The journal export's header names (visits.imports).
+    column_mapping = ColumnMapping.objects.create(organisation=organisation, datum="Besöksdatum")
     admin_objects: list[Model] = [
         organisation,
         centre,
@@ -578,6 +581,7 @@ def _organisation_objects(world: World, key: str, report_store: str) -> None:
         runs[0],
         narratives[0],
         sie,
+        column_mapping,
     ]
     admin = frozenset({f"admin_{key}"})
     for obj in admin_objects:

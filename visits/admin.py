@@ -1,4 +1,5 @@
-"""Admin for the visits app's reference data: KVÅ codes and programme templates.
+"""Admin for the visits app's reference data: KVÅ codes, programme templates and the column
+mapping of the journal import.
 
 Children, enrolments, visits and the access log are deliberately not here: administrators never
 see child data (DOMAIN.md 2), and the access log is read by the log reviewer through the API.
@@ -16,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import ScopedAdminMixin
 from core.exceptions import Conflict
 from core.models import Role
-from visits.models import KvaCode, ProgrammeTemplate, TemplateSlot
+from visits.imports.reader import CONTRACT_COLUMNS
+from visits.models import ColumnMapping, KvaCode, ProgrammeTemplate, TemplateSlot
 from visits.services import template_new_version
 
 
@@ -110,3 +112,13 @@ class ProgrammeTemplateAdmin(ScopedAdminMixin, admin.ModelAdmin[ProgrammeTemplat
                 self.message_user(request, f"{template}: {exc.detail}", messages.WARNING)
             else:
                 self.message_user(request, _("Skapade %s.") % new, messages.SUCCESS)
+
+
+@admin.register(ColumnMapping)
+class ColumnMappingAdmin(ScopedAdminMixin, admin.ModelAdmin[ColumnMapping]):
+    """The header names of the organisation's journal export (API.md "Importing visits from the
+    journal system"); a blank field keeps the contract's name."""
+
+    list_display = ["organisation"]
+    list_select_related = ["organisation"]
+    fields = ["organisation", *CONTRACT_COLUMNS]

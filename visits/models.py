@@ -515,6 +515,7 @@ class AccessAction(models.TextChoices):
     CREATE = "create", _("Registrering")
     UPDATE = "update", _("Ändring")
     EXPORT = "export", _("Export")
+    IMPORT = "import", _("Import")  # read by the journal import (visits.imports)
 
 
 # Access-log rows are kept at least this long (HSLF-FS 2016:40; DOMAIN.md 7). The database holds
@@ -661,3 +662,12 @@ class AccessLogFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.row_id}: {self.verdict}"
+
+
+# The journal import's models live in their own module; imported here so that Django finds them
+# in this app (and so that `from visits.models import VisitImport` works).
+from visits.imports.models import ColumnMapping as ColumnMapping  # noqa: E402
+from visits.imports.models import ImportStatus as ImportStatus  # noqa: E402
+from visits.imports.models import RowOutcome as RowOutcome  # noqa: E402
+from visits.imports.models import VisitImport as VisitImport  # noqa: E402
+from visits.imports.models import VisitImportRow as VisitImportRow  # noqa: E402

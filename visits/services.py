@@ -2,8 +2,8 @@
 
 Callers have checked the role and resolved ids within the user's scope; these functions hold
 the domain rules (DOMAIN.md 1–3), write the access log, and raise ValidationError by field or
-core.exceptions.Conflict for a state conflict. Later, the journal import calls `visit_log()`
-exactly as a typed visit does.
+core.exceptions.Conflict for a state conflict. The journal import (visits.imports) classifies
+its rows with `visit_check()` and saves them with `visit_log()`, exactly as a typed visit.
 """
 
 from __future__ import annotations
@@ -494,17 +494,29 @@ def _clean_visit(enrolment: Enrolment, data: VisitInput) -> VisitInput:
     )
 
 
+def slot_taken_message() -> str:
+    """The refusal of a second completed visit for one slot (also the journal import's, for two
+    rows of one file that claim the same slot)."""
+    return _("Besökstillfället har redan ett genomfört besök.")
+
+
+def _check_against_stored(visit: Visit, *, adjustment: bool) -> None:
+    """The checks that read what is stored: one completed visit per slot, and the higher apps'
+    (funding: a paid month). Locks the enrolment until the caller's transaction ends."""
+    # One completed visit per slot: lock the enrolment so two saves cannot both pass.
+    Enrolment.objects.select_for_update().filter(pk=visit.enrolment_id).first()
+    if visit.status == VisitStatus.COMPLETED and visit.slot:
+        clash = Visit.objects.filter(
+            enrolment_id=visit.enrolment_id, slot=visit.slot, status=VisitStatus.COMPLETED
+        ).exclude(pk=visit.pk)
+        if clash.exists():
+            raise Conflict(slot_taken_message())
+    extension.run_checks(visit, adjustment=adjustment)
+
+
 def _save_visit(visit: Visit, *, user: User, adjustment: bool, action: str) -> Visit:
     with transaction.atomic(), pghistory.context(user=user.username):
-        # One completed visit per slot: lock the enrolment so two saves cannot both pass.
-        Enrolment.objects.select_for_update().filter(pk=visit.enrolment_id).first()
-        if visit.status == VisitStatus.COMPLETED and visit.slot:
-            clash = Visit.objects.filter(
-                enrolment_id=visit.enrolment_id, slot=visit.slot, status=VisitStatus.COMPLETED
-            ).exclude(pk=visit.pk)
-            if clash.exists():
-                raise Conflict(_("Besökstillfället har redan ett genomfört besök."))
-        extension.run_checks(visit, adjustment=adjustment)
+        _check_against_stored(visit, adjustment=adjustment)
         visit.save()
         extension.run_after_save(visit)
     log_children(
@@ -516,14 +528,12 @@ def _save_visit(visit: Visit, *, user: User, adjustment: bool, action: str) -> V
     return visit
 
 
-def visit_log(
-    *, user: User, enrolment: Enrolment, data: VisitInput, adjustment: bool = False
-) -> Visit:
-    """Log a visit made for `enrolment` (typed by a nurse, or later imported from the journal)."""
+def _new_visit(*, user: User, enrolment: Enrolment, data: VisitInput) -> Visit:
+    """The cleaned, unsaved visit (DOMAIN.md 3), or ValidationError by field."""
     if enrolment.declined_on is not None:
         raise ValidationError({"enrolment": [_("Familjen har tackat nej till programmet.")]})
     clean = _clean_visit(enrolment, data)
-    visit = Visit(
+    return Visit(
         enrolment=enrolment,
         centre_id=enrolment.centre_id,
         nurse=user,
@@ -538,6 +548,29 @@ def visit_log(
         kva_codes=clean.kva_codes,
         contacts_started=clean.contacts_started,
     )
+
+
+def visit_check(
+    *, user: User, enrolment: Enrolment, data: VisitInput, adjustment: bool = False
+) -> Visit:
+    """Everything `visit_log()` checks, without saving: the cleaned, unsaved visit, or
+    ValidationError by field, or Conflict (the slot already has a completed visit; a higher app
+    refuses, e.g. a paid month). The journal import classifies its rows with it, so an imported
+    visit meets the typed visit's rules: both run `_new_visit` and `_check_against_stored`.
+    Its own savepoint: a refusal leaves the caller's transaction usable (the preview goes on to
+    the next row)."""
+    visit = _new_visit(user=user, enrolment=enrolment, data=data)
+    with transaction.atomic():
+        _check_against_stored(visit, adjustment=adjustment)
+    return visit
+
+
+def visit_log(
+    *, user: User, enrolment: Enrolment, data: VisitInput, adjustment: bool = False
+) -> Visit:
+    """Log a visit made for `enrolment` (typed by a nurse, or imported from the journal): the
+    checks of `visit_check`, then the save, in one transaction."""
+    visit = _new_visit(user=user, enrolment=enrolment, data=data)
     return _save_visit(visit, user=user, adjustment=adjustment, action=AccessAction.CREATE)
 
 
