@@ -109,15 +109,17 @@ run: install
 	$(MANAGE) runserver --noreload 127.0.0.1:$(PORT)
 
 # The lock files, from pyproject.toml's pins (pip-tools in a throw-away environment; it needs the
-# package index). Run after changing a dependency, and commit both files.
-PIP_COMPILE_ARGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
-  --no-emit-find-links --no-emit-trusted-host
+# package index). It runs with an empty environment and no pip configuration, so the machine's
+# own package sources never end up in the files. Run after changing a dependency, and commit
+# both files.
+PIP_COMPILE_ARGS := --quiet --generate-hashes --strip-extras --allow-unsafe
+PIP_COMPILE = env -i PATH="$$PATH" HOME="$$tools" PIP_CONFIG_FILE=/dev/null "$$tools/bin/pip-compile"
 lock: | check-python
 	tools=$$(mktemp -d)
 	$(PYTHON) -m venv "$$tools"
 	"$$tools/bin/pip" install --quiet pip-tools==7.7.0
-	"$$tools/bin/pip-compile" $(PIP_COMPILE_ARGS) -o requirements/production.txt pyproject.toml
-	"$$tools/bin/pip-compile" $(PIP_COMPILE_ARGS) --extra dev -o requirements/dev.txt pyproject.toml
+	$(PIP_COMPILE) $(PIP_COMPILE_ARGS) -o requirements/production.txt pyproject.toml
+	$(PIP_COMPILE) $(PIP_COMPILE_ARGS) --extra dev -o requirements/dev.txt pyproject.toml
 	rm -rf "$$tools"
 
 lint: install

@@ -26,5 +26,5 @@ class ReportRunCollector(Collector):
             "hembesok_report_runs", "Report runs by status.", labels=["status"]
         )
         for status in RunStatus.values:
-            family.add_metric([status], float(counts.get(status, 0)))
+            family.add_metric([status], counts.get(status, 0))
         yield family
