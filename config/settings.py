@@ -315,6 +315,9 @@ STORAGES = {
 # their import is committed or 30 days have passed (visits.purge_import_files): they hold
 # identity numbers, so never in a served or shared folder, and never under the uploaded name.
 IMPORT_STORE = Path(env.str("IMPORT_STORE", default=str(BASE_DIR / "var" / "imports")))
+# The largest journal export taken (page and API): 50 000 rows of the contract's columns are
+# about 5 MB as CSV.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -486,7 +489,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.add_error_responses",
     ],
-    "ENUM_NAME_OVERRIDES": {"ReportKindEnum": "reporting.models.ReportKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ReportKindEnum": "reporting.models.ReportKind",
+        "VisitImportStatusEnum": "visits.imports.models.ImportStatus",
+    },
 }
 
 # --- Celery --------------------------------------------------------------------------------
@@ -524,6 +530,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "visits.purge_import_files",
         "schedule": crontab(hour=2, minute=45),  # Europe/Stockholm (CELERY_TIMEZONE)
     },
+    # Journal imports whose worker or message was lost are queued again (visits.imports).
+    "resume-stuck-imports": {
+        "task": "visits.resume_stuck_imports",
+        "schedule": 60,
+    },
     # Report runs whose worker is gone are queued again (reporting.runs.requeue_stuck): every
     # minute, so a run left "running" by a database outage or a killed worker is picked up soon
     # after (a cheap query; nothing to do most of the time).
@@ -559,11 +570,21 @@ CELERY_TASK_ROUTES = {
 # a minute later kills the child process if it did not stop.
 REPORT_TASK_SOFT_TIME_LIMIT = env.int("REPORT_TASK_SOFT_TIME_LIMIT", default=10 * 60)
 REPORT_TASK_TIME_LIMIT = REPORT_TASK_SOFT_TIME_LIMIT + 60
+# A journal import's preview or commit past its soft limit fails the import (nothing saved);
+# 50 000 rows take about a minute (issue 26's measurement in the README).
+IMPORT_TASK_SOFT_TIME_LIMIT = env.int("IMPORT_TASK_SOFT_TIME_LIMIT", default=20 * 60)
 CELERY_TASK_ANNOTATIONS = {
     "reporting.run_report": {
         "soft_time_limit": REPORT_TASK_SOFT_TIME_LIMIT,
         "time_limit": REPORT_TASK_TIME_LIMIT,
-    }
+    },
+    **{
+        name: {
+            "soft_time_limit": IMPORT_TASK_SOFT_TIME_LIMIT,
+            "time_limit": IMPORT_TASK_SOFT_TIME_LIMIT + 60,
+        }
+        for name in ("visits.import_preview", "visits.import_commit")
+    },
 }
 # A run still "queued" this long after its request (or its last requeue) has lost its message:
 # requeue_stuck queues it again. A "running" run is judged by its worker's liveness lock instead

@@ -50,6 +50,7 @@ from funding.models import (
     RecipientType,
     VisitCompensation,
 )
+from visits.extension import memo
 from visits.models import Visit, VisitPlace, VisitStatus
 
 T = CompensationType
@@ -277,7 +278,7 @@ def _store(
     new_pv = amount if kind == T.PROGRAMME_VARIABLE else ZERO
     old = VisitCompensation.objects.select_for_update().filter(visit_id=visit.pk).first()
     if paid is None:
-        paid = paid_months(visit.centre_id, {month} | ({old.pv_month} if old else set()))
+        paid = _paid_months_memo(visit.centre_id, {month} | ({old.pv_month} if old else set()))
     if old is not None and old.pv_month in paid:
         pv_month, pv_amount = old.pv_month, old.pv_amount  # what the paid month counted
     elif month in paid:
@@ -292,7 +293,7 @@ def _store(
     row.rule = rule
     row.pv_month = pv_month
     row.pv_amount = pv_amount
-    row.save()
+    row.save(force_insert=old is None)
     if pv_month in paid:
         settled = (
             pv_amount
@@ -312,17 +313,40 @@ def _store(
 
 
 def recompute_visit(visit: Visit) -> VisitCompensation:
-    organisation_id = Centre.objects.values_list("organisation_id", flat=True).get(
-        pk=visit.centre_id
+    organisation_id = _organisation_of(visit.centre_id)
+    _lock_paid_months_once(organisation_id)  # also on the adjustment path (no check() lock then)
+    fixed = memo(
+        ("fixed_on", visit.centre_id, visit.date),
+        lambda: set(
+            Application.objects.fixed_on(visit.date)
+            .filter(centre_id=visit.centre_id)
+            .values_list("centre_id", flat=True)
+        ),
     )
-    lock_paid_months(organisation_id)  # also on the adjustment path (no check() lock then)
-    fixed = set(
-        Application.objects.fixed_on(visit.date)
-        .filter(centre_id=visit.centre_id)
-        .values_list("centre_id", flat=True)
+    rule = memo(
+        ("rule_in_force", organisation_id, visit.date),
+        lambda: rule_in_force(organisation_id, visit.date),
     )
-    rule = rule_in_force(organisation_id, visit.date)
     return _store(visit, compensation_for(visit, fixed, rule))
+
+
+# Within `visits.extension.many_visits()` (a journal import), computed once: the month lock is
+# held until the transaction ends, so the paid months cannot change meanwhile.
+def _organisation_of(centre_id: uuid.UUID) -> uuid.UUID:
+    return memo(
+        ("organisation_of", centre_id),
+        lambda: Centre.objects.values_list("organisation_id", flat=True).get(pk=centre_id),
+    )
+
+
+def _lock_paid_months_once(organisation_id: uuid.UUID) -> None:
+    memo(("lock_paid_months", organisation_id), lambda: lock_paid_months(organisation_id))
+
+
+def _paid_months_memo(centre_id: uuid.UUID, months: set[datetime.date]) -> set[datetime.date]:
+    return memo(
+        ("paid_months", centre_id, frozenset(months)), lambda: paid_months(centre_id, months)
+    )
 
 
 def recompute_centre(
@@ -386,14 +410,13 @@ class CompensationHook:
         if adjustment:
             return
         months = {month_of(visit.date)}
-        stored = Visit.objects.filter(pk=visit.pk).values_list("date", flat=True).first()
-        if stored is not None:
-            months.add(month_of(stored))
-        organisation_id = Centre.objects.values_list("organisation_id", flat=True).get(
-            pk=visit.centre_id
-        )
-        lock_paid_months(organisation_id)
-        locked = paid_months(visit.centre_id, months)
+        if not visit._state.adding:  # a change: the month it moves from counts too
+            stored = Visit.objects.filter(pk=visit.pk).values_list("date", flat=True).first()
+            if stored is not None:
+                months.add(month_of(stored))
+        organisation_id = _organisation_of(visit.centre_id)
+        _lock_paid_months_once(organisation_id)
+        locked = _paid_months_memo(visit.centre_id, months)
         if locked:
             month = min(locked)
             raise Conflict(

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,6 +34,7 @@ class VisitHook(Protocol):
 
 
 _hooks: list[VisitHook] = []
+T = TypeVar("T")
 
 
 class VisitDescriber(Protocol):
@@ -67,6 +71,34 @@ def register_visit_hook(hook: VisitHook) -> None:
 def unregister_visit_hook(hook: VisitHook) -> None:
     if hook in _hooks:
         _hooks.remove(hook)
+
+
+# --- Many visits at once ---------------------------------------------------------------------
+# The journal import checks (preview) or saves (commit) thousands of visits in a row. Within
+# `many_visits()`, the lookups that cannot change meanwhile are computed once per key: a centre's
+# organisation, the KVÅ codes valid on a day, and (funding) a month's paid state, which the shared
+# month lock taken at the first check keeps from changing until the transaction ends. Outside
+# the block `memo()` simply computes: a single typed visit reads what is stored now.
+_memo: ContextVar[dict[Hashable, Any] | None] = ContextVar("visits_memo", default=None)
+
+
+@contextmanager
+def many_visits() -> Iterator[None]:
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def memo(key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, remembered under `key` for the rest of the `many_visits()` block."""
+    cache = _memo.get()
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cast(T, cache[key])
 
 
 def run_checks(visit: Visit, *, adjustment: bool) -> None:

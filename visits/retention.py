@@ -52,6 +52,7 @@ from visits.models import (
     ChildQuerySet,
     Enrolment,
     Visit,
+    VisitImportRow,
 )
 
 logger = logging.getLogger(__name__)
@@ -233,6 +234,9 @@ def child_anonymise(*, child_id: uuid.UUID, today: datetime.date) -> bool:
             ]
         )
         Enrolment.objects.filter(pk__in=enrolment_ids).exclude(language="").update(language="")
+        # The journal imports' rows of the child (its masked identity, the visits it named);
+        # the imports keep only their counts.
+        VisitImportRow.objects.filter(child_id=child_id).delete()
     return True
 
 

@@ -416,11 +416,16 @@ class VisitInput:
 
 
 def kva_codes_valid_on(codes: Iterable[str], day: datetime.date) -> set[str]:
-    return set(
-        KvaCode.objects.filter(code__in=list(codes), valid_from__lte=day)
-        .exclude(valid_to__lt=day)
-        .values_list("code", flat=True)
-    )
+    wanted = frozenset(codes)
+
+    def valid() -> set[str]:
+        return set(
+            KvaCode.objects.filter(code__in=list(wanted), valid_from__lte=day)
+            .exclude(valid_to__lt=day)
+            .values_list("code", flat=True)
+        )
+
+    return extension.memo(("kva_codes_valid_on", wanted, day), valid)
 
 
 def _clean_visit(enrolment: Enrolment, data: VisitInput) -> VisitInput:
@@ -500,11 +505,13 @@ def slot_taken_message() -> str:
     return _("Besökstillfället har redan ett genomfört besök.")
 
 
-def _check_against_stored(visit: Visit, *, adjustment: bool) -> None:
+def _check_against_stored(visit: Visit, *, adjustment: bool, lock: bool = True) -> None:
     """The checks that read what is stored: one completed visit per slot, and the higher apps'
-    (funding: a paid month). Locks the enrolment until the caller's transaction ends."""
-    # One completed visit per slot: lock the enrolment so two saves cannot both pass.
-    Enrolment.objects.select_for_update().filter(pk=visit.enrolment_id).first()
+    (funding: a paid month). With `lock` (a save follows), locks the enrolment until the
+    caller's transaction ends."""
+    if lock:
+        # One completed visit per slot: lock the enrolment so two saves cannot both pass.
+        Enrolment.objects.select_for_update().filter(pk=visit.enrolment_id).first()
     if visit.status == VisitStatus.COMPLETED and visit.slot:
         clash = Visit.objects.filter(
             enrolment_id=visit.enrolment_id, slot=visit.slot, status=VisitStatus.COMPLETED
@@ -557,11 +564,9 @@ def visit_check(
     ValidationError by field, or Conflict (the slot already has a completed visit; a higher app
     refuses, e.g. a paid month). The journal import classifies its rows with it, so an imported
     visit meets the typed visit's rules: both run `_new_visit` and `_check_against_stored`.
-    Its own savepoint: a refusal leaves the caller's transaction usable (the preview goes on to
-    the next row)."""
+    Nothing is saved, so nothing is locked: `visit_log()` checks again under its locks."""
     visit = _new_visit(user=user, enrolment=enrolment, data=data)
-    with transaction.atomic():
-        _check_against_stored(visit, adjustment=adjustment)
+    _check_against_stored(visit, adjustment=adjustment, lock=False)
     return visit
 
 

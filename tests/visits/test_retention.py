@@ -28,7 +28,16 @@ from tests.core.factories import CentreFactory, OrganisationFactory
 from tests.funding.test_ledger_lockdown import as_app_role, execute, refused
 from tests.visits.factories import ChildFactory, EnrolmentFactory, log_visit, nurse_at
 from visits.identity import identity_hash
-from visits.models import ACCESS_LOG_FLOOR_YEARS, AccessAction, AccessLog, Child, Visit
+from visits.models import (
+    ACCESS_LOG_FLOOR_YEARS,
+    AccessAction,
+    AccessLog,
+    Child,
+    ImportStatus,
+    Visit,
+    VisitImport,
+    VisitImportRow,
+)
 from visits.retention import (
     OrganisationCount,
     access_log_purge,
@@ -208,6 +217,40 @@ def test_a_child_whose_programme_ended_11_years_ago_is_anonymised_with_its_histo
     ]
     assert VisitCompensation.objects.filter(visit__enrolment__child=old).count() == compensated
     assert compensated == 2
+
+
+@pytest.mark.django_db
+def test_the_journal_import_rows_of_an_anonymised_child_are_removed(
+    old: Child, recent: Child
+) -> None:
+    """An import row keeps the child's masked identity (birth date) and the visit it named:
+    anonymisation removes the child's rows; the import keeps its counts and other rows."""
+    nurse = nurse_at(old.current_centre)
+    visit_import = VisitImport.objects.create(
+        organisation=old.organisation,
+        centre=old.current_centre,
+        created_by=nurse,
+        file_name="export.csv",
+        status=ImportStatus.COMMITTED,
+        count_rows=2,
+        count_duplicate=2,
+    )
+    for number, child in ((2, old), (3, recent)):
+        VisitImportRow.objects.create(
+            visit_import=visit_import,
+            number=number,
+            outcome="duplicate",
+            reason="Besöket finns redan.",
+            child=child,
+            child_masked=child.masked,
+            values={"date": "2015-03-20", "place": "home"},
+        )
+
+    retention_apply(today=TODAY, dry_run=False)
+
+    assert list(visit_import.rows.values_list("number", "child_masked")) == [(3, recent.masked)]
+    visit_import.refresh_from_db()
+    assert (visit_import.count_rows, visit_import.count_duplicate) == (2, 2)
 
 
 @pytest.mark.django_db

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -501,12 +501,17 @@ def test_the_organisations_column_mapping_is_used(tmp_path, centre, nurse):
     mapped = run(tmp_path, nurse, centre, [line(a.child.identity, day(a, 60))], header=header)
     assert outcomes(mapped) == [(2, "new", "")]
 
-    refused = run(tmp_path, nurse, centre, [line(a.child.identity, day(a, 60))])
-    assert refused.status == ImportStatus.FAILED
-    assert refused.error == (
-        "Kolumner saknas: Personnr (personnummer), Besöksdatum (datum), HSA-id (vardenhet), "
-        "Kontakttyp (besokstyp)."
-    )
+    # Refused at upload, with the missing columns named; neither the import nor its file kept.
+    with pytest.raises(ValidationError) as refused:
+        run(tmp_path, nurse, centre, [line(a.child.identity, day(a, 60))])
+    assert refused.value.message_dict == {
+        "file": [
+            "Kolumner saknas: Personnr (personnummer), Besöksdatum (datum), HSA-id (vardenhet), "
+            "Kontakttyp (besokstyp)."
+        ]
+    }
+    assert VisitImport.objects.count() == 1
+    assert [p.name for p in (tmp_path / "store").iterdir()] == [str(mapped.pk)]
 
 
 def test_column_mapping_blank_means_the_contract_name(centre):

@@ -98,6 +98,9 @@ class VisitImport(models.Model):
     )
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("skapad"), auto_now_add=True)
+    # Every change of status or progress: the sweep looks again at an import whose worker is
+    # gone (visits.imports.service.import_resume_stuck).
+    updated_at = models.DateTimeField(_("ändrad"), auto_now=True)
     # The name the user gave the file: shown, never used as a path (`stored_name` is).
     file_name = models.CharField(_("filnamn"), max_length=255)
     stored_name = models.CharField(_("lagrat namn"), max_length=64, blank=True)
@@ -114,6 +117,10 @@ class VisitImport(models.Model):
     count_invalid = models.PositiveIntegerField(_("ogiltiga"), default=0)
     error = models.TextField(_("fel"), blank=True)
     committed_at = models.DateTimeField(_("sparad"), null=True, blank=True)
+    # Who asked for the commit: the imported visits are logged in her name.
+    committed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -15,6 +15,7 @@ are the visit's own messages, and nothing here logs a row's values.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
 import shutil
@@ -27,11 +28,14 @@ from typing import IO, TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.exceptions import Conflict
+from core.liveness import WorkLock
+from visits import extension
 from visits.access_log import log_children
 from visits.identity import (
     Identity,
@@ -48,8 +52,8 @@ from visits.models import (
     Enrolment,
     ImportStatus,
     InterpreterMode,
+    ProgrammeTemplate,
     RowOutcome,
-    TemplateSlot,
     Visit,
     VisitImport,
     VisitImportRow,
@@ -61,6 +65,8 @@ from visits.services import VisitInput, slot_taken_message, visit_check, visit_l
 
 if TYPE_CHECKING:
     from core.models import Centre, Organisation, User
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 FILE_DAYS = 30  # an uploaded file is removed after commit, or after this many days
@@ -93,7 +99,9 @@ def import_create(
     *, user: User, centre: Centre, path_or_file: Path | IO[bytes], file_name: str
 ) -> VisitImport:
     """An import of `file_name` for `centre` (a centre where the user is nurse or centre
-    manager), its file copied into the private store under the import's id."""
+    manager), its file copied into the private store under the import's id. A file that is no
+    visit export (not CSV or XLSX, empty, a required column missing: named) is refused here,
+    ValidationError on `file`, and not kept."""
     if centre.pk not in child_centre_ids(user):
         raise PermissionDenied(_("Du kan bara importera besök för BVC där du arbetar."))
     visit_import = VisitImport(
@@ -105,8 +113,41 @@ def import_create(
     )
     visit_import.stored_name = str(visit_import.pk)
     _store(visit_import, path_or_file)
-    visit_import.save()
+    try:
+        # Only the header is read: the rows are the preview's (a Celery task).
+        read_rows(stored_path(visit_import), mapping=_mapping(visit_import))
+        visit_import.save()
+    except BaseException:
+        _remove_file(visit_import)
+        raise
     return visit_import
+
+
+def import_check_size(size: int | None) -> None:
+    """A file over IMPORT_MAX_BYTES is refused (ValidationError on `file`, the limit in MB as
+    users read it: "20", "0,5"), before the service stores it."""
+    limit = int(settings.IMPORT_MAX_BYTES)
+    if size is not None and size > limit:
+        shown = f"{limit / (1024 * 1024):.1f}".rstrip("0").rstrip(".").replace(".", ",")
+        raise ValidationError(
+            {"file": [_("Filen är för stor: högst %(size)s MB.") % {"size": shown}]},
+            code="too_large",
+        )
+
+
+def import_request(
+    *, user: User, centre: Centre, file: Path | IO[bytes], file_name: str
+) -> VisitImport:
+    """An upload from the page or the API: `import_create`, then the preview queued in Celery
+    once the caller's transaction commits (its only argument the import's id)."""
+    visit_import = import_create(user=user, centre=centre, path_or_file=file, file_name=file_name)
+    _queue("preview", visit_import)
+    return visit_import
+
+
+def _mapping(visit_import: VisitImport) -> dict[str, str] | None:
+    row = ColumnMapping.objects.filter(organisation_id=visit_import.organisation_id).first()
+    return row.mapping() if row else None
 
 
 def stored_path(visit_import: VisitImport) -> Path:
@@ -151,6 +192,17 @@ class _Row:
         return self
 
 
+@dataclass
+class _Stored:
+    """What one chunk of rows needs from the database, fetched in a few queries for the chunk
+    (not per row): the children its identity numbers name, their enrolments at the centres in
+    scope, and their stored visits on the dates of the chunk."""
+
+    children: dict[str, Child] = field(default_factory=dict)  # by identity key
+    enrolments: dict[tuple[uuid.UUID, uuid.UUID], Enrolment] = field(default_factory=dict)
+    visits: dict[tuple[uuid.UUID, datetime.date, str], list[Visit]] = field(default_factory=dict)
+
+
 class _Preview:
     """The state one preview keeps while it streams the file: small lookups and the keys of
     the rows already seen (the same visit twice in a file is a duplicate the second time)."""
@@ -161,7 +213,7 @@ class _Preview:
         self.organisation: Organisation = visit_import.organisation
         self.scope = child_centre_ids(self.user)
         self.centres: dict[str, Centre | None] = {}
-        self.slots: dict[uuid.UUID, list[TemplateSlot]] = {}
+        self.templates: dict[uuid.UUID, ProgrammeTemplate] = {}
         self.keys: set[str] = set()
         self.claimed_slots: set[tuple[uuid.UUID, str]] = set()
         self.logged: set[uuid.UUID] = set()
@@ -179,26 +231,65 @@ class _Preview:
             self.centres[hsa_id] = found
         return self.centres[hsa_id]
 
-    def template_slots(self, enrolment: Enrolment) -> list[TemplateSlot]:
-        if enrolment.template_id not in self.slots:
-            self.slots[enrolment.template_id] = list(enrolment.template.slots.all())
-        return self.slots[enrolment.template_id]
+    def classify_chunk(self, sources: list[SourceRow]) -> list[_Row]:
+        identities = [
+            _identity(s.values.get("personnummer", ""), self.organisation) for s in sources
+        ]
+        stored = self.fetch(
+            [i for i in identities if not isinstance(i, ValidationError)],
+            {d for s in sources if (d := _date_or_none(s.values.get("datum", ""))) is not None},
+        )
+        return [
+            self.classify(source, identity, stored)
+            for source, identity in zip(sources, identities, strict=True)
+        ]
 
-    def classify(self, source: SourceRow) -> _Row:
+    def fetch(self, identities: list[Identity], dates: set[datetime.date]) -> _Stored:
+        """The chunk's children, enrolments and stored visits: three queries, and one per
+        programme template the first time it is met."""
+        stored = _Stored()
+        keys = {identity_hash(i.type.value, i.value) for i in identities}
+        if not keys:
+            return stored
+        children = Child.objects.filter(
+            organisation=self.organisation, identity_key__in=keys, anonymised_on__isnull=True
+        ).select_related("current_centre")
+        stored.children = {c.identity_key: c for c in children}
+        by_id = {c.pk: c for c in stored.children.values()}
+        # The child's enrolment at a centre: the open one, else the latest not declined (a visit
+        # before it ended). Only the first of each (child, centre) in this order is kept.
+        enrolments = Enrolment.objects.filter(
+            child_id__in=by_id, centre_id__in=self.scope, declined_on__isnull=True
+        ).order_by("child_id", "centre_id", F("ended_on").desc(nulls_first=True), "-offered_on")
+        for enrolment in enrolments:
+            enrolment.child = by_id[enrolment.child_id]
+            enrolment.template = self.template(enrolment.template_id)
+            stored.enrolments.setdefault((enrolment.child_id, enrolment.centre_id), enrolment)
+        if dates:
+            # API.md: the same visit is the same child, date, place and slot, typed or imported.
+            visits = Visit.objects.filter(
+                enrolment__child_id__in=by_id, date__in=dates
+            ).select_related("enrolment")
+            for visit in visits.order_by("created_at", "id"):
+                key = (visit.enrolment.child_id, visit.date, visit.place)
+                stored.visits.setdefault(key, []).append(visit)
+        return stored
+
+    def template(self, template_id: uuid.UUID) -> ProgrammeTemplate:
+        if template_id not in self.templates:
+            self.templates[template_id] = ProgrammeTemplate.objects.prefetch_related("slots").get(
+                pk=template_id
+            )
+        return self.templates[template_id]
+
+    def classify(
+        self, source: SourceRow, identity: Identity | ValidationError, stored: _Stored
+    ) -> _Row:
         row = _Row(number=source.number)
         values = source.values
-        identity = _identity(values.get("personnummer", ""), self.organisation)
         if isinstance(identity, ValidationError):
             return row.refuse(RowOutcome.INVALID, _reason(identity))
-        child = (
-            Child.objects.filter(
-                organisation=self.organisation,
-                identity_key=identity_hash(identity.type.value, identity.value),
-                anonymised_on__isnull=True,
-            )
-            .select_related("current_centre")
-            .first()
-        )
+        child = stored.children.get(identity_hash(identity.type.value, identity.value))
         if child is None:
             return row.refuse(
                 RowOutcome.UNMATCHED, _("Barnet är inte registrerat i organisationen.")
@@ -211,7 +302,7 @@ class _Preview:
                 _("Vårdenheten är okänd eller ingen BVC som importen gäller för dig."),
             )
         row.care_unit = centre.pk
-        enrolment = _enrolment(child, centre)
+        enrolment = stored.enrolments.get((child.pk, centre.pk))
         if enrolment is None:
             return row.refuse(RowOutcome.UNMATCHED, _("Barnet är inte inskrivet vid BVC:n."))
         row.enrolment = enrolment
@@ -224,10 +315,14 @@ class _Preview:
             data.slot = self.slot_of(enrolment, child, data.date)
         row.values = _values(data)
 
-        stored = _stored_visit(child, data, slot_given=bool(values.get("besokstillfalle")))
-        if stored is not None:
-            row.key = _key(child, data.date, data.place, stored.slot)
-            row.visit_id = stored.pk
+        same = _stored_visit(
+            stored.visits.get((child.pk, data.date, data.place), []),
+            data,
+            slot_given=bool(values.get("besokstillfalle")),
+        )
+        if same is not None:
+            row.key = _key(child, data.date, data.place, same.slot)
+            row.visit_id = same.pk
             return row.refuse(RowOutcome.DUPLICATE, _("Besöket finns redan."))
         row.key = _key(child, data.date, data.place, data.slot)
         if row.key in self.keys:
@@ -262,7 +357,7 @@ class _Preview:
         the one whose target age is nearest; none: an extra visit outside the template."""
         age = (day - child.birth_date).days
         holding = []
-        for slot in self.template_slots(enrolment):
+        for slot in enrolment.template.slots.all():
             earliest, latest = slot.window(child.birth_date)
             if enrolment.includes_slot(slot.key) and earliest <= day <= latest:
                 holding.append(slot)
@@ -299,7 +394,7 @@ class _Preview:
                 user=self.user, action=AccessAction.IMPORT, entries=entries, what="visit_import"
             )
         VisitImport.objects.filter(pk=self.visit_import.pk).update(
-            progress_done=F("progress_done") + len(rows)
+            progress_done=F("progress_done") + len(rows), updated_at=Now()
         )
 
 
@@ -311,26 +406,21 @@ def import_preview(visit_import: VisitImport) -> VisitImport:
     if visit_import.status not in (ImportStatus.QUEUED, ImportStatus.PREVIEWING):
         raise Conflict(_("Importen är redan läst."))
     path = stored_path(visit_import)
-    mapping_row = ColumnMapping.objects.filter(organisation_id=visit_import.organisation_id).first()
-    mapping = mapping_row.mapping() if mapping_row else None
+    mapping = _mapping(visit_import)
     visit_import.rows.all().delete()  # a preview started again (a lost worker) starts over
     visit_import.status = ImportStatus.PREVIEWING
     visit_import.progress_done = 0
     try:
         visit_import.progress_total = count_rows(path)
-        visit_import.save(update_fields=["status", "progress_done", "progress_total"])
+        visit_import.save(update_fields=["status", "progress_done", "progress_total", "updated_at"])
         preview = _Preview(visit_import)
         counts = dict.fromkeys(RowOutcome.values, 0)
-        batch: list[_Row] = []
-        for source in read_rows(path, mapping=mapping):
-            row = preview.classify(source)
-            counts[row.outcome] += 1
-            batch.append(row)
-            if len(batch) >= BATCH_SIZE:
-                preview.write(batch)
-                batch = []
-        if batch:
-            preview.write(batch)
+        with extension.many_visits():
+            for chunk in _chunks(read_rows(path, mapping=mapping), BATCH_SIZE):
+                rows = preview.classify_chunk(chunk)
+                for row in rows:
+                    counts[row.outcome] += 1
+                preview.write(rows)
     except ValidationError as exc:  # the file as a whole (not a table, missing columns)
         return _fail(visit_import, _reason(exc))
     except Exception:
@@ -342,7 +432,12 @@ def import_preview(visit_import: VisitImport) -> VisitImport:
         setattr(visit_import, f"count_{outcome}", number)
     visit_import.status = ImportStatus.READY
     visit_import.save(
-        update_fields=["status", "count_rows", *(f"count_{o}" for o in RowOutcome.values)]
+        update_fields=[
+            "status",
+            "count_rows",
+            "updated_at",
+            *(f"count_{o}" for o in RowOutcome.values),
+        ]
     )
     return visit_import
 
@@ -350,16 +445,16 @@ def import_preview(visit_import: VisitImport) -> VisitImport:
 def _fail(visit_import: VisitImport, error: str) -> VisitImport:
     visit_import.status = ImportStatus.FAILED
     visit_import.error = error
-    visit_import.save(update_fields=["status", "error"])
+    visit_import.save(update_fields=["status", "error", "updated_at"])
     return visit_import
 
 
-# --- Commit -----------------------------------------------------------------------------------
-def import_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
-    """Save the `new` rows through `visit_log()` in one transaction, or none of them (API.md).
-    A row refused now (the world changed since the preview) fails the whole import: `failed`,
-    with the row and its reason in `error`; a new import of the file classifies it afresh.
-    Raises Conflict unless the import is `ready` (a second commit is 409)."""
+# --- Commit ---------------------------------------------------------------------------------
+def import_claim_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
+    """Mark a `ready` import `committing` in `user`'s name (a nurse or centre manager of its
+    centre), or raise Conflict: a second commit is 409 (API.md)."""
+    if visit_import.centre_id not in child_centre_ids(user):
+        raise PermissionDenied(_("Du kan bara importera besök för BVC där du arbetar."))
     with transaction.atomic():
         locked = VisitImport.objects.select_for_update().get(pk=visit_import.pk)
         if locked.status != ImportStatus.READY:
@@ -369,13 +464,32 @@ def import_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
                 else _("Importen är inte klar att spara.")
             )
         locked.status = ImportStatus.COMMITTING
-        locked.save(update_fields=["status"])
-    visit_import.status = ImportStatus.COMMITTING
+        locked.committed_by = user
+        locked.save(update_fields=["status", "committed_by", "updated_at"])
+    visit_import.status, visit_import.committed_by = locked.status, user
+    return visit_import
+
+
+def import_commit_rows(visit_import: VisitImport) -> VisitImport:
+    """Save the `new` rows of a `committing` import through `visit_log()` in one transaction,
+    or none of them (API.md). The transaction holds the import's row lock, so a second attempt
+    (a redelivered task) waits and then finds it committed, and one whose worker died left
+    nothing and is still `committing`. A row refused now (the world changed since the preview)
+    fails the whole import: `failed`, with the row and its reason in `error`; a new import of
+    the file classifies it afresh."""
     number = 0
     try:
-        with transaction.atomic():
+        with extension.many_visits(), transaction.atomic():
+            locked = (
+                VisitImport.objects.select_for_update(of=("self",))
+                .select_related("committed_by")
+                .get(pk=visit_import.pk)
+            )
+            if locked.status != ImportStatus.COMMITTING or locked.committed_by is None:
+                return locked
+            user = locked.committed_by
             created: list[VisitImportRow] = []
-            for row in _new_rows(visit_import):
+            for row in _new_rows(locked):
                 number = row.number
                 assert row.enrolment is not None
                 visit = visit_log(user=user, enrolment=row.enrolment, data=_input(row.values))
@@ -385,9 +499,9 @@ def import_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
                     VisitImportRow.objects.bulk_update(created, ["visit"])
                     created = []
             VisitImportRow.objects.bulk_update(created, ["visit"])
-            visit_import.status = ImportStatus.COMMITTED
-            visit_import.committed_at = timezone.now()
-            visit_import.save(update_fields=["status", "committed_at"])
+            locked.status = ImportStatus.COMMITTED
+            locked.committed_at = timezone.now()
+            locked.save(update_fields=["status", "committed_at", "updated_at"])
     except (ValidationError, Conflict) as exc:
         reason = _reason(exc) if isinstance(exc, ValidationError) else exc.detail
         return _fail(
@@ -397,17 +511,98 @@ def import_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
     except Exception:
         _fail(visit_import, _("Importen kunde inte sparas. Inget sparades."))
         raise
-    _remove_file(visit_import)
-    return visit_import
+    _remove_file(locked)
+    return locked
+
+
+def import_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
+    """Claim and commit at once (`manage.py import_visits --commit`, tests)."""
+    return import_commit_rows(import_claim_commit(visit_import, user=user))
 
 
 def _new_rows(visit_import: VisitImport) -> Iterator[VisitImportRow]:
     return (
         VisitImportRow.objects.filter(visit_import=visit_import, outcome=RowOutcome.NEW)
         .select_related("enrolment__child", "enrolment__template")
+        .prefetch_related("enrolment__template__slots")
         .order_by("number")
         .iterator(chunk_size=BATCH_SIZE)
     )
+
+
+def import_request_commit(visit_import: VisitImport, *, user: User) -> VisitImport:
+    """A commit asked for on the page or in the API: claimed now (a second one is 409), saved
+    in Celery once the caller's transaction commits."""
+    visit_import = import_claim_commit(visit_import, user=user)
+    _queue("commit", visit_import)
+    return visit_import
+
+
+# --- Queued work and its recovery -------------------------------------------------------------
+# While a worker previews or commits an import it holds the import's liveness lock (core.liveness):
+# an import `previewing` or `committing` whose lock is free has lost its worker.
+IMPORTS = WorkLock(0x494D5054, "visit import")  # "IMPT"
+# An import still `queued` this long after its upload has lost its message (the preview of a
+# 50 000-row file takes about a minute; a busy queue is allowed for).
+QUEUED_TOO_LONG = datetime.timedelta(minutes=15)
+
+
+def _queue(step: str, visit_import: VisitImport) -> None:
+    """Send the task of `step` ("preview" or "commit") once the caller's transaction commits."""
+    from visits import tasks  # tasks.py calls this module
+
+    task = tasks.import_preview if step == "preview" else tasks.import_commit
+    import_id = str(visit_import.pk)
+    transaction.on_commit(lambda: task.delay(import_id))
+
+
+def import_run(import_id: str, *, step: Callable[[VisitImport], VisitImport]) -> str:
+    """One task's body: `step` (the preview or the commit) on the import, holding its liveness
+    lock; "skipped" when another live attempt holds it or the import is gone."""
+    try:
+        pk = uuid.UUID(str(import_id))
+    except ValueError:
+        return "skipped"
+    if not IMPORTS.acquire(pk):
+        return "skipped"
+    try:
+        visit_import = (
+            VisitImport.objects.select_related("organisation", "created_by").filter(pk=pk).first()
+        )
+        if visit_import is None:
+            return "skipped"
+        try:
+            return str(step(visit_import).status)
+        except Conflict:
+            return "skipped"  # already read or saved by an earlier delivery
+    finally:
+        IMPORTS.release(pk)
+
+
+def import_resume_stuck() -> int:
+    """Imports whose worker is gone are queued again (beat, every minute): previewing or
+    committing with their lock free (the preview starts over; the commit's transaction left
+    nothing), and queued ones whose message was lost. Returns how many were queued."""
+    now = timezone.now()
+    candidates = list(
+        VisitImport.objects.filter(
+            Q(status__in=[ImportStatus.PREVIEWING, ImportStatus.COMMITTING])
+            | Q(status=ImportStatus.QUEUED, updated_at__lt=now - QUEUED_TOO_LONG)
+        ).only("pk", "status")
+    )
+    alive = IMPORTS.holders(i.pk for i in candidates)
+    resumed = 0
+    for visit_import in candidates:
+        if visit_import.pk in alive:
+            continue
+        step = "commit" if visit_import.status == ImportStatus.COMMITTING else "preview"
+        with transaction.atomic():
+            VisitImport.objects.filter(pk=visit_import.pk).update(updated_at=now)
+            _queue(step, visit_import)
+        resumed += 1
+    if resumed:
+        logger.info("queued %d visit imports again", resumed)
+    return resumed
 
 
 # --- Clean-up ---------------------------------------------------------------------------------
@@ -517,22 +712,71 @@ def _key(child: Child, day: datetime.date, place: str, slot: str) -> str:
     return f"{child.pk}|{day.isoformat()}|{place}|{slot}"
 
 
-def _enrolment(child: Child, centre: Centre) -> Enrolment | None:
-    """The child's enrolment at the centre: the open one, else the latest not declined (a visit
-    before it ended)."""
-    return (
-        Enrolment.objects.filter(child=child, centre=centre, declined_on__isnull=True)
-        .select_related("child", "template")
-        .order_by(F("ended_on").desc(nulls_first=True), "-offered_on")
-        .first()
+def _stored_visit(candidates: list[Visit], data: VisitInput, *, slot_given: bool) -> Visit | None:
+    """The stored visit this row is, among the child's stored visits of that date and place
+    (API.md: same child, date, place and slot, typed or imported). A slot the import derived
+    from the date is its guess, so without one in the file a visit of the same child, date and
+    place is the same visit whatever its slot."""
+    if slot_given:
+        candidates = [v for v in candidates if v.slot == data.slot]
+    return candidates[0] if candidates else None
+
+
+def _date_or_none(text: str) -> datetime.date | None:
+    try:
+        return _date(text)
+    except ValidationError:
+        return None
+
+
+def _chunks(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    chunk: list[SourceRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- Reading imports (the page and the API) ---------------------------------------------------
+def imports_visible(user: User) -> QuerySet[VisitImport]:
+    """The imports of the centres where the user is nurse or centre manager (API.md: the
+    importer's scope); anything else is 404."""
+    return VisitImport.objects.filter(centre_id__in=child_centre_ids(user)).select_related(
+        "centre", "created_by", "committed_by"
     )
 
 
-def _stored_visit(child: Child, data: VisitInput, *, slot_given: bool) -> Visit | None:
-    """The stored visit this row is (API.md: same child, date, place and slot, typed or
-    imported). A slot the import derived from the date is its guess, so without one in the file
-    a visit of the same child, date and place is the same visit whatever its slot."""
-    visits = Visit.objects.filter(enrolment__child=child, date=data.date, place=data.place)
-    if slot_given:
-        visits = visits.filter(slot=data.slot)
-    return visits.order_by("created_at").first()
+def import_rows(visit_import: VisitImport, outcome: str = "") -> QuerySet[VisitImportRow]:
+    """An import's rows in file order, of one outcome when given (unknown: ValidationError on
+    `outcome`)."""
+    rows = VisitImportRow.objects.filter(visit_import=visit_import).order_by("number")
+    if outcome:
+        if outcome not in RowOutcome.values:
+            raise ValidationError(
+                {"outcome": [_("Välj ett av: %s.") % ", ".join(RowOutcome.values)]}
+            )
+        rows = rows.filter(outcome=outcome)
+    return rows
+
+
+def import_centre(user: User, centre_id: uuid.UUID | str | None) -> Centre:
+    """The centre an upload is for: the one named (in the user's scope), or the user's only
+    one; ValidationError on `centre` when she works at several and names none, or names one
+    outside her scope (API.md: an id in the body outside scope is 400)."""
+    from core.models import Centre
+
+    scope = child_centre_ids(user)
+    if centre_id in (None, ""):
+        if len(scope) == 1:
+            return Centre.objects.get(pk=next(iter(scope)))
+        raise ValidationError({"centre": [_("Välj BVC.")]})
+    try:
+        pk = uuid.UUID(str(centre_id))
+    except ValueError:
+        pk = None
+    if pk is None or pk not in scope:
+        raise ValidationError({"centre": [_("Välj en BVC där du arbetar.")]})
+    return Centre.objects.get(pk=pk)

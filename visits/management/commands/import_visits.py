@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import Conflict
@@ -70,6 +70,8 @@ class Command(BaseCommand):
             )
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from None
+        except ValidationError as exc:  # not an export, a column missing (named)
+            raise CommandError(" ".join(exc.messages)) from None
         visit_import = import_preview(visit_import)
         if visit_import.status == ImportStatus.FAILED:
             raise CommandError(visit_import.error)
