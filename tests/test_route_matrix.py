@@ -88,7 +88,7 @@ from tests.visits.factories import (
     zv509,
 )
 from visits.log_review import access_log_sample_create
-from visits.models import ColumnMapping
+from visits.models import ColumnMapping, ImportStatus, VisitImport, VisitImportRow
 
 YEAR = timezone.localdate().year
 ANONYMOUS = "anonymous"
@@ -108,6 +108,7 @@ PARAMETER_KINDS: dict[str, str] = {
     "barn/<uuid:pk>": "child",
     "inskrivningar/<uuid:pk>": "enrolment",
     "besok/<uuid:pk>": "visit",
+    "besok/import/<uuid:pk>": "visit_import",
     "logg/stickprov/<uuid:pk>": "sample",
     "ansokningar/<uuid:pk>": "application",
     "bvc/<uuid:pk>": "centre",
@@ -124,6 +125,7 @@ PARAMETER_KINDS: dict[str, str] = {
     "api/v1/children/<uuid:pk>": "child",
     "api/v1/enrolments/<uuid:pk>": "enrolment",
     "api/v1/visits/<uuid:pk>": "visit",
+    "api/v1/visit-imports/<uuid:pk>": "visit_import",
     "api/v1/access-log/samples/<uuid:pk>": "sample",
     "api/v1/reports/<uuid:pk>": "run",
     # Admin, besides `admin/<app>/<model>/<path:object_id>` (mapped by its model, ADMIN_OBJECT)
@@ -149,6 +151,7 @@ NO_OBJECT_ROUTES: dict[str, str] = {
     "visits:child_list": "list",
     "visits:child_create": "form",
     "visits:visit_list": "list",
+    "visits:import_list": "list and form (upload)",
     "visits:log_list": "list",
     "visits:log_sample_list": "list",
     "visits:log_extract": "form; the identity goes in the body",
@@ -185,6 +188,7 @@ NO_OBJECT_ROUTES: dict[str, str] = {
     "api-enrolments": "list",
     "api-worklist": "list",
     "api-visits": "list",
+    "api-visit-imports": "POST (upload)",
     "api-access-log": "list",
     "api-access-log-samples": "list",
     "api-access-log-extract": "POST; the identity goes in the body",
@@ -359,7 +363,7 @@ class World:
         return secrets
 
 
-CHILD_KINDS = ("child", "enrolment", "visit")
+CHILD_KINDS = ("child", "enrolment", "visit", "visit_import")
 
 
 def identity_forms(identity: str) -> tuple[str, ...]:
@@ -433,6 +437,27 @@ def _organisation_objects(world: World, key: str, report_store: str) -> None:
     add("child", "child", child.pk, team, *child_strings)
     add("enrolment", "enrolment", enrolment.pk, team, *child_strings)
     add("visit", "visit", visit.pk, team, *child_strings)
+    # A journal import of the first centre, its row the visit again (a duplicate).
+    visit_import = VisitImport.objects.create(
+        organisation=organisation,
+        centre=centre,
+        created_by=nurse,
+        file_name=f"journal-{key}xq.csv",
+        status=ImportStatus.READY,
+        count_rows=1,
+        count_duplicate=1,
+    )
+    VisitImportRow.objects.create(
+        visit_import=visit_import,
+        number=2,
+        outcome="duplicate",
+        reason="Besöket finns redan.",
+        child=child,
+        child_masked=child.masked,
+        enrolment=enrolment,
+        visit=visit,
+    )
+    add("visit_import", "visit import", visit_import.pk, team, visit_import.file_name)
     # The centre: its organisation sees it; acting for it is its own team's (and CBHV's …).
     add("centre", "centre", centre.pk, org_users, centre.hsa_id)
     sibling_team = {f"nurse_{key}2", f"manager_{key}2"}

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from visits import log_review_views, views
+from visits import import_views, log_review_views, views
 
 app_name = "visits"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -20,6 +20,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("inskrivningar/<uuid:pk>/avsluta/", views.enrolment_end_view, name="enrolment_end"),
     path("inskrivningar/<uuid:pk>/besok/ny/", views.visit_create, name="visit_create"),
     path("besok/", views.visit_list, name="visit_list"),
+    # The journal import (issue 26).
+    path("besok/import/", import_views.import_list, name="import_list"),
+    path("besok/import/<uuid:pk>/", import_views.import_detail, name="import_detail"),
+    path("besok/import/<uuid:pk>/spara/", import_views.import_commit, name="import_commit"),
     path("besok/<uuid:pk>/", views.visit_detail, name="visit_detail"),
     path("besok/<uuid:pk>/andra/", views.visit_edit, name="visit_edit"),
     # The log reviewer's pages.

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from visits.api import log_review_views, views
+from visits.api import import_views, log_review_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("kva-codes/", views.KvaCodeList.as_view(), name="api-kva-codes"),
@@ -35,5 +35,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path(
         "access-log/extract/", log_review_views.LogExtract.as_view(), name="api-access-log-extract"
+    ),
+    path("visit-imports/", import_views.VisitImportCreate.as_view(), name="api-visit-imports"),
+    path(
+        "visit-imports/<uuid:pk>/",
+        import_views.VisitImportDetail.as_view(),
+        name="api-visit-import",
+    ),
+    path(
+        "visit-imports/<uuid:pk>/rows/",
+        import_views.VisitImportRows.as_view(),
+        name="api-visit-import-rows",
+    ),
+    path(
+        "visit-imports/<uuid:pk>/commit/",
+        import_views.VisitImportCommit.as_view(),
+        name="api-visit-import-commit",
     ),
 ]
